@@ -1,0 +1,47 @@
+# lrlab — two commands set up everything: `make lab` and `make test`.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(abspath $(VENV))/bin
+# nbgrader calls `alembic` as a subprocess: the venv's bin must be on PATH.
+export PATH := $(BIN):$(PATH)
+
+LAB_ARGS ?=
+ifdef NO_BROWSER
+LAB_ARGS += --no-browser
+endif
+
+.PHONY: venv lab test test-fast release grade-demo bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[course,dev]'
+	touch $@
+
+## Open JupyterLab on the course (make lab NO_BROWSER=1 on a server).
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS) lessons/01_param_groups.ipynb
+
+## The whole test suite: unit, notebooks, nbgrader round trip, browser.
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Everything but the notebook executions, the grading round trip and the browser.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not notebook and not grading and not browser" $(PYTEST_ARGS)
+
+## Regenerate exercises/ from solutions/ with nbgrader.
+release: venv
+	$(BIN)/python -m autograder release
+
+## Grade the bundled sample submissions in a temporary folder.
+grade-demo: venv
+	$(BIN)/python -m autograder demo
+
+bench: venv
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
