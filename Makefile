@@ -10,7 +10,7 @@ ifdef NO_BROWSER
 LAB_ARGS += --no-browser
 endif
 
-.PHONY: venv lab test test-fast release grade-demo bench clean
+.PHONY: venv lab test test-fast release grade-demo bench strip clean
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ grade-demo: venv
 
 bench: venv
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## Remove outputs and execution counts from every notebook (before committing).
+strip: venv
+	$(BIN)/nbstripout --keep-id lessons/*.ipynb solutions/*/*.ipynb exercises/*/*.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

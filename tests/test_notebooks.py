@@ -1,0 +1,35 @@
+"""Every lesson and every solution notebook runs top to bottom on the CPU within 60 s."""
+from __future__ import annotations
+
+import json
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from conftest import ARTIFACTS, ROOT, notebooks
+
+LIMIT_S = 60
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", notebooks("lessons", "solutions"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_runs(path):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    ARTIFACTS.mkdir(exist_ok=True)
+    with open(ARTIFACTS / "notebook_times.jsonl", "a") as log:
+        log.write(json.dumps({"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1)}) + "\n")
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors, f"{path.name} raised {errors[0]['ename']}"
+    stderr = [o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "stream" and o.name == "stderr"]
+    assert not stderr, f"{path.name} wrote to stderr: {stderr[0][:300]}"
+    assert seconds < LIMIT_S, f"{path.name} took {seconds:.0f} s (limit {LIMIT_S} s)"

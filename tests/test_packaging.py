@@ -1,0 +1,88 @@
+"""pyproject.toml, environment.yml, constraints.txt and the Makefile agree."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+
+from packaging.requirements import Requirement
+
+from conftest import ROOT
+
+
+def _pyproject():
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def _conda_pip_list() -> list[str]:
+    """The pip: section of environment.yml (a plain list; no YAML library needed)."""
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    start = lines.index("  - pip:") + 1
+    return [line.strip()[2:] for line in lines[start:] if line.startswith("      - ")]
+
+
+def test_environment_yml_has_the_same_requirements_as_pyproject():
+    project = _pyproject()
+    wanted = project["dependencies"] + [r for extra in ("course", "dev")
+                                        for r in project["optional-dependencies"][extra]]
+    conda = [r for r in _conda_pip_list() if not r.startswith("-e")]
+    assert sorted(map(str, map(Requirement, conda))) == sorted(map(str, map(Requirement, wanted))), \
+        "environment.yml's pip list and pyproject.toml (dependencies + course + dev) drifted apart"
+    assert "-e ." in _conda_pip_list(), "environment.yml must install the lrlab package itself"
+
+
+def test_constraints_pin_every_requirement_and_torch_exactly():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            req = Requirement(line)
+            pins[req.name.lower().replace("_", "-")] = str(req.specifier)
+    assert pins["torch"] == "==2.13.0", "the dev/CI install must pin torch==2.13.0 (the CPU build on disk)"
+    project = _pyproject()
+    for r in project["dependencies"] + [r for x in project["optional-dependencies"].values() for r in x]:
+        name = Requirement(r).name.lower().replace("_", "-")
+        assert name in pins, f"{name} is a requirement but constraints.txt does not pin it"
+        assert pins[name].startswith("=="), f"{name} must be pinned with == in constraints.txt"
+        version = pins[name][2:]
+        assert Requirement(r).specifier.contains(version), f"{name}=={version} violates {r}"
+
+
+def test_installed_versions_match_the_constraints():
+    from importlib import metadata
+
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            req = Requirement(line)
+            installed = metadata.version(req.name).split("+")[0]
+            assert req.specifier.contains(installed), f"{req.name} {installed} installed, {req} wanted"
+
+
+def test_makefile_puts_the_venv_on_path_and_has_the_two_commands():
+    text = (ROOT / "Makefile").read_text()
+    assert re.search(r"^export PATH := \$\(BIN\):\$\(PATH\)", text, re.M), "venv bin must be on PATH"
+    for target in ("lab", "test"):
+        assert re.search(rf"^{target}: venv", text, re.M), f"make {target} must create the venv first"
+    assert "-c constraints.txt" in text
+
+
+def test_readme_starts_with_the_two_commands():
+    head = (ROOT / "README.md").read_text()[:1500]
+    assert "make lab" in head and "make test" in head
+
+
+def test_lrlab_info_reports_what_a_student_needs():
+    out = subprocess.run([sys.executable, "-m", "lrlab", "info"], capture_output=True, text=True,
+                         check=True).stdout
+    for key in ("torch", "trains on", "ipywidgets", "jupyterlab_widgets", "on Colab"):
+        assert key in out
+    from lrlab.train import pick_device
+
+    rows = dict(line.split(None, 1) if " " in line else (line, "") for line in out.splitlines()
+                if not line.startswith(("trains on", "on Colab")))
+    assert rows["torch"].strip() == __import__("torch").__version__
+    device_line = next(line for line in out.splitlines() if line.startswith("trains on"))
+    assert device_line.split()[2].startswith(str(pick_device()))
+    bad = subprocess.run([sys.executable, "-m", "lrlab", "nonsense"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage: python -m lrlab info" in bad.stderr

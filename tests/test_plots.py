@@ -1,0 +1,37 @@
+import matplotlib.pyplot as plt
+import pytest
+
+from lrlab.plots import PALETTE, loss_curves, lr_schedule
+from lrlab.train import History
+
+SEED = History.from_epochs([0.85, 0.60, 0.45, 0.40, 0.38], [0.90, 0.65, 0.50, 0.42, 0.40], "seed")
+
+
+def test_loss_curves_draw_train_solid_and_val_dashed_per_run():
+    other = History.from_epochs([1, 0.5], [1.1, 0.9], "other")
+    fig = loss_curves({"a": SEED, "b": other}, faint=1)
+    ax = fig.axes[0]
+    styles = [(line.get_label(), line.get_linestyle(), line.get_color(), line.get_alpha())
+              for line in ax.get_lines()]
+    assert styles == [("a train", "-", PALETTE[0], 0.3), ("a val", "--", PALETTE[0], 0.3),
+                      ("b train", "-", PALETTE[1], 1.0), ("b val", "--", PALETTE[1], 1.0)]
+    assert list(ax.get_lines()[1].get_ydata()) == SEED.val_loss
+    assert ax.get_title() and ax.get_xlabel() == "epoch" and ax.get_ylabel()
+    assert ax.get_legend() is not None
+    plt.close(fig)
+
+
+def test_lr_schedule_needs_per_step_lrs():
+    with pytest.raises(ValueError, match="no per-step learning rates"):
+        lr_schedule(SEED)
+    h = History(lrs=[[0.1, 0.01], [0.05, 0.005]], group_names=["body", "head"])
+    fig = lr_schedule(h)
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["body", "head"]
+    plt.close(fig)
+
+
+def test_plots_reject_what_is_not_a_history():
+    with pytest.raises(TypeError, match="not an lrlab History"):
+        loss_curves({"x": [1, 2]})
+    with pytest.raises(ValueError, match="at least one"):
+        loss_curves([])
