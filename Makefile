@@ -5,9 +5,13 @@ BIN    := $(abspath $(VENV))/bin
 # nbgrader calls `alembic` as a subprocess: the venv's bin must be on PATH.
 export PATH := $(BIN):$(PATH)
 
-LAB_ARGS ?=
+# make lab NO_BROWSER=1 on a server; LAB_ARGS="--port 9999" passes anything else to JupyterLab.
+LAB_FLAGS := --notebook-dir=.
 ifdef NO_BROWSER
-LAB_ARGS += --no-browser
+LAB_FLAGS += --no-browser
+endif
+ifeq ($(shell id -u),0)
+LAB_FLAGS += --allow-root
 endif
 
 .PHONY: venv lab test test-fast release grade-demo bench strip clean
@@ -22,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ## Open JupyterLab on the course (make lab NO_BROWSER=1 on a server).
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=. $(LAB_ARGS) lessons/01_param_groups.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) lessons/01_param_groups.ipynb
 
 ## The whole test suite: unit, notebooks, nbgrader round trip, browser.
 test: venv
