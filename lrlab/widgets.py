@@ -1,0 +1,393 @@
+"""The live lab: one log-scale learning-rate slider per part of the model, retraining live.
+
+Introduced in the live-lab lesson. ``Lab(model)`` is one line in a notebook::
+
+    from lrlab.models import mlp
+    from lrlab.widgets import Lab
+    lab = Lab(mlp())          # sliders for 'body' and 'head', then the live curve
+    lab                       # (the last line of a cell displays it)
+
+Releasing a slider (or changing the optimizer, epochs, seed or dataset) retrains the model from
+the same initial weights and streams the loss curve epoch by epoch, then prints a status line:
+device, seconds, final losses and ``lrlab.diagnose``'s verdict. Earlier runs stay as faint
+overlays until ``Clear runs``.
+
+How it stays responsive without threads or a lab plugin:
+
+* The kernel handles widget messages only between executions, so training runs in an
+  ``asyncio`` task on the kernel's own event loop that yields after every epoch. A newer change
+  cancels the stale task; only the latest settings are ever drawn.
+* Figures are plain matplotlib (Agg, no pyplot, no ipympl) rendered to PNG into an ``Image``
+  widget, which JupyterLab, Notebook 7, VS Code and Colab all show, with ipywidgets 7.7 or 8.
+* Errors raised while training or drawing go to the lab's own ``Output`` area, never only to
+  the kernel log.
+
+``lab.run(body=3e-2, head=1e-1)`` does the same synchronously and returns the ``History``: the
+lesson uses it to run an experiment in a cell and check its result.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import io
+import math
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+
+import ipywidgets as widgets
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from torch import nn
+
+from . import data as lrdata
+from .diagnose import diagnose
+from .groups import by_part
+from .plots import PALETTE
+from .train import History, pick_device, training
+
+OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
+LR_MIN_EXP, LR_MAX_EXP = -5, 0          # sliders span 1e-5 .. 1
+DEFAULTS = {"optimizer": "SGD momentum", "epochs": 10, "seed": 0, "dataset": "normal"}
+DEFAULT_LR = 3e-2                       # SGD momentum 0.9, 10 epochs: a healthy run on digits
+MAX_OVERLAYS = 5                        # earlier runs drawn faint (the palette has 8 colours)
+DEBOUNCE_S = 0.01                       # wait this long for a newer change before training
+FRAME_INTERVAL_S = 0.12                 # at most one live frame per this many seconds
+
+
+def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
+    """The lab's optimizer choices: SGD with momentum 0.9, Adam, AdamW (weight decay 0.01)."""
+    if name == "SGD momentum":
+        return torch.optim.SGD(groups, lr=DEFAULT_LR, momentum=0.9)
+    if name == "Adam":
+        return torch.optim.Adam(groups)
+    if name == "AdamW":
+        return torch.optim.AdamW(groups, weight_decay=0.01)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def top_parts(model: nn.Module) -> list[str]:
+    """The model's top-level children that own trainable parameters (``body``, ``head``)."""
+    names = [name for name, child in model.named_children()
+             if any(p.requires_grad for p in child.parameters())]
+    if not names:
+        raise ValueError("the model has no top-level part with trainable parameters; "
+                         "pass parts={'name': lr, ...} naming its submodules")
+    return names
+
+
+def _check_lr(part: str, lr) -> float:
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"learning rate for {part!r} must be a number, got {lr!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"learning rate for {part!r} must be a positive finite number, got {lr!r}")
+    return value
+
+
+def _short_lr(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-").replace("e+00", "")
+
+
+class Lab(widgets.VBox):
+    """Per-group learning-rate sliders that retrain ``model`` live; see the module docstring.
+
+    ``parts`` names the groups (default: the model's top-level parts) or maps each name to its
+    starting lr. ``runs`` lists every finished ``History``; ``histories_drawn`` counts figures.
+    """
+
+    def __init__(self, model: nn.Module, parts=None, *, optimizer: str = DEFAULTS["optimizer"],
+                 epochs: int = DEFAULTS["epochs"], seed: int = DEFAULTS["seed"],
+                 dataset: str = DEFAULTS["dataset"], batch_size: int = 32, device=None,
+                 threads: int | None = 1, run_now: bool = True, dpi: int = 72):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Lab needs a torch nn.Module with named parts, got {type(model).__name__}")
+        if parts is None:
+            parts = top_parts(model)
+        if not isinstance(parts, Mapping):
+            parts = {name: DEFAULT_LR for name in parts}
+        parts = {name: _check_lr(name, lr) for name, lr in parts.items()}
+        by_part(model, parts)                       # fail now, loudly, on a wrong part name
+        self.model = model
+        self.initial_state = copy.deepcopy(model.state_dict())
+        self.device = pick_device(device) if device is None or isinstance(device, str) else device
+        self.batch_size = batch_size
+        self.threads = threads
+        self.dpi = dpi
+        self.runs: list[History] = []
+        self.figures_drawn = 0
+        self.last_figure: bytes = b""
+        self._generation = 0
+        self._task: asyncio.Task | None = None
+        self._quiet = False
+        self._splits: dict[str, lrdata.Split] = {}
+
+        style = {"description_width": "initial"}
+        self.sliders = {
+            name: widgets.FloatLogSlider(value=lr, base=10, min=LR_MIN_EXP, max=LR_MAX_EXP, step=0.1,
+                                         description=f"{name} lr", continuous_update=False,
+                                         readout_format=".1e", style=style,
+                                         layout=widgets.Layout(width="420px"))
+            for name, lr in parts.items()}
+        self.optimizer = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer,
+                                          description="optimizer", style=style,
+                                          layout=widgets.Layout(width="220px"))
+        self.epochs = widgets.IntSlider(value=epochs, min=2, max=60, description="epochs",
+                                        continuous_update=False, style=style,
+                                        layout=widgets.Layout(width="300px"))
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
+                                           style=style, layout=widgets.Layout(width="140px"))
+        self.dataset = widgets.Dropdown(options=list(lrdata.PRESETS), value=dataset,
+                                        description="dataset", style=style,
+                                        layout=widgets.Layout(width="200px"))
+        self.clear_button = widgets.Button(description="Clear runs", tooltip="forget earlier runs")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="560px"))
+        self.status = widgets.HTML(value="")
+        self.output = widgets.Output()
+        for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
+            control.observe(self._on_change, names="value")
+        self.clear_button.on_click(self._on_clear)
+        super().__init__([widgets.VBox(list(self.sliders.values())),
+                          widgets.HBox([self.optimizer, self.dataset]),
+                          widgets.HBox([self.epochs, self.seed, self.clear_button]),
+                          self.image, self.status, self.output])
+        self._figure = Figure(figsize=(7.0, 3.6), dpi=dpi)
+        FigureCanvasAgg(self._figure)
+        if run_now:
+            self.run()
+
+    # ---- settings -------------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The current control values (validated): lrs by part, optimizer, epochs, seed, dataset."""
+        return {"lrs": {name: _check_lr(name, s.value) for name, s in self.sliders.items()},
+                "optimizer": self.optimizer.value, "epochs": int(self.epochs.value),
+                "seed": int(self.seed.value), "dataset": self.dataset.value}
+
+    def set(self, **values) -> None:
+        """Set controls without retraining: ``lab.set(body=1e-2, optimizer='Adam')``."""
+        controls = {**self.sliders, "optimizer": self.optimizer, "epochs": self.epochs,
+                    "seed": self.seed, "dataset": self.dataset}
+        unknown = set(values) - set(controls)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}; the lab has {sorted(controls)}")
+        self._quiet = True
+        try:
+            for key, value in values.items():
+                if key in self.sliders:
+                    _check_lr(key, value)
+                controls[key].value = value
+        finally:
+            self._quiet = False
+
+    def split(self, name: str) -> lrdata.Split:
+        if name not in self._splits:
+            self._splits[name] = lrdata.preset(name).to(self.device)
+        return self._splits[name]
+
+    def _label(self, s: dict) -> str:
+        lrs = " ".join(f"{name} {_short_lr(lr)}" for name, lr in s["lrs"].items())
+        extra = "" if s["dataset"] == "normal" else f", {s['dataset']}"
+        extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
+        return f"#{len(self.runs) + 1} {s['optimizer']}: {lrs}{extra}"
+
+    # ---- training -------------------------------------------------------------------------
+    def _epochs(self, s: dict) -> Iterator[History]:
+        """Fresh weights (the lab's initial ones), fresh optimizer: yields after every epoch."""
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.initial_state)
+        optimizer = make_optimizer(s["optimizer"], by_part(model, s["lrs"]))
+        return training(model, optimizer, self.split(s["dataset"]), epochs=s["epochs"],
+                        batch_size=self.batch_size, seed=s["seed"], device=self.device,
+                        label=self._label(s))
+
+    _active_runs = 0          # runs in flight, all labs together (a cancelled one may still unwind)
+    _threads_before = 0
+
+    @contextlib.contextmanager
+    def _cpu_threads(self):
+        """Train with ``self.threads`` CPU threads, then restore torch's setting. A model this
+        small gains nothing from more threads, and on a busy machine extra threads spin and wait."""
+        if self.threads is None or self.device.type != "cpu":
+            yield
+            return
+        if Lab._active_runs == 0:
+            Lab._threads_before = torch.get_num_threads()
+        Lab._active_runs += 1
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            Lab._active_runs -= 1
+            if Lab._active_runs == 0 and torch.get_num_threads() != Lab._threads_before:
+                torch.set_num_threads(Lab._threads_before)
+
+    def run(self, **values) -> History:
+        """Apply ``values`` (as in ``set``), train now, draw, and return the ``History``."""
+        self.cancel()
+        if values:
+            self.set(**values)
+        s = self.settings()
+        self._generation += 1
+        hist = History()
+        with self._cpu_threads():
+            for hist in self._epochs(s):
+                pass
+        self._finish(hist, s["epochs"])
+        return hist
+
+    async def _run_async(self, generation: int) -> None:
+        with self._cpu_threads():
+            await self._stream(generation)
+
+    async def _stream(self, generation: int) -> None:
+        try:
+            await asyncio.sleep(DEBOUNCE_S)     # changes that come together: only the last trains
+            if generation != self._generation:
+                return
+            s = self.settings()
+            self.status.value = "<b>training…</b>"
+            last_frame, hist = None, History()
+            for hist in self._epochs(s):
+                if generation != self._generation:
+                    return
+                now = time.perf_counter()
+                if hist.epochs < s["epochs"] and (last_frame is None or now - last_frame >= FRAME_INTERVAL_S):
+                    self._draw(hist, s["epochs"], live=True)
+                    self.status.value = f"<b>training…</b> epoch {hist.epochs}/{s['epochs']} on {hist.device}"
+                    last_frame = time.perf_counter()
+                await asyncio.sleep(0)          # let the kernel read newer widget messages
+                if generation != self._generation:
+                    return
+            self._finish(hist, s["epochs"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:              # noqa: BLE001 - shown in the lab, not swallowed
+            self.report(error)
+
+    def _finish(self, hist: History, epochs: int) -> None:
+        self.runs.append(hist)
+        self._draw(hist, epochs)
+        self.status.value = self.status_line(hist)
+
+    def status_line(self, hist: History) -> str:
+        if hist.epochs >= 2:
+            verdict = diagnose(hist)
+            judged = f"<b>{verdict.verdict}</b>: {verdict.reason}"
+        else:
+            judged = hist.stopped or "too few epochs to judge"
+        return (f"{hist.label} — {hist.epochs} epochs on <b>{hist.device}</b> in {hist.seconds:.2f} s; "
+                f"final train {hist.train_loss[-1]:.3f}, val {hist.val_loss[-1]:.3f} · {judged}")
+
+    def schedule(self) -> asyncio.Task | None:
+        """Start a run for the current settings, cancelling any run in flight.
+
+        Inside a kernel (or any running event loop) the run is an asyncio task; with no loop
+        running it trains synchronously."""
+        self.cancel()
+        self._generation += 1
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.run()
+            return None
+        self._task = loop.create_task(self._run_async(self._generation))
+        return self._task
+
+    def cancel(self) -> None:
+        """Cancel the run in flight, if any (it draws nothing more)."""
+        self._generation += 1
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    async def wait(self) -> None:
+        """Wait until the run in flight (if any) is done; for tests and scripts."""
+        while self._task is not None and not self._task.done():
+            await asyncio.sleep(0.005)
+
+    # ---- callbacks --------------------------------------------------------------------------
+    def _on_change(self, change) -> None:
+        if self._quiet:
+            return
+        try:
+            self.schedule()
+        except Exception as error:              # noqa: BLE001
+            self.report(error)
+
+    def _on_clear(self, _button=None) -> None:
+        try:
+            self.clear()
+        except Exception as error:              # noqa: BLE001
+            self.report(error)
+
+    def clear(self) -> None:
+        """Forget earlier runs (the latest one stays drawn) and clear the message area."""
+        self.runs = self.runs[-1:]
+        self.output.clear_output()
+        if self.runs:
+            self._draw(self.runs[-1], self.runs[-1].epochs)
+
+    def report(self, error: BaseException) -> None:
+        """Show an exception in the lab's output area and status line."""
+        self.status.value = f"<b style='color:#D55E00'>{type(error).__name__}</b>: {error}"
+        text = "".join(traceback.format_exception_only(type(error), error))
+        self.output.append_stderr(f"The lab could not train: {text}")
+
+    # ---- drawing ----------------------------------------------------------------------------
+    def _axes(self):
+        """One axes, made once: rebuilding axes and ticks for every frame costs more than training."""
+        if getattr(self, "_ax", None) is None:
+            fig = self._figure
+            ax = self._ax = fig.add_subplot()
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("cross-entropy loss")
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+            fig.subplots_adjust(left=0.09, right=0.60, bottom=0.14, top=0.9)
+        return self._ax
+
+    def _draw(self, hist: History, epochs: int, live: bool = False) -> None:
+        """Earlier runs faint, this one bold; train solid, validation dashed; PNG into the Image."""
+        ax = self._axes()
+        for artist in list(ax.lines):
+            artist.remove()
+        earlier = [h for h in self.runs if h is not hist][-MAX_OVERLAYS:]
+        shown = earlier + [hist]
+        handles = []
+        for i, h in enumerate(shown):
+            colour, alpha = PALETTE[i % len(PALETTE)], 0.35 if h is not hist else 1.0
+            x = range(1, h.epochs + 1)
+            (line,) = ax.plot(x, h.train_loss, "-", color=colour, alpha=alpha, lw=1.8,
+                              label=h.label or f"run {i + 1}")
+            ax.plot(x, h.val_loss, "--", color=colour, alpha=alpha, lw=1.8)
+            handles.append(line)
+        handles += [Line2D([], [], color="grey", ls="-", label="train"),
+                    Line2D([], [], color="grey", ls="--", label="validation")]
+        finite = [v for h in shown for v in h.train_loss + h.val_loss if math.isfinite(v)]
+        ax.set_xlim(0.8, max(epochs, *(h.epochs for h in shown)) + 0.2)
+        ax.set_ylim(0, min(max(finite, default=2.5), 4.0) * 1.05)
+        ax.set_title("live: training…" if live else "Training and validation loss", y=1.0)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+        ax.legend(handles=handles, fontsize="x-small", loc="upper left",
+                  bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
+        buffer = io.BytesIO()
+        self._figure.savefig(buffer, format="png", dpi=self.dpi)
+        self.last_figure = buffer.getvalue()
+        self.image.value = self.last_figure
+        self.figures_drawn += 1
+
+
+def lab(model: nn.Module | None = None, **options) -> Lab:
+    """``lab()`` — the default lab on ``lrlab.models.mlp()``; options as in ``Lab``."""
+    if model is None:
+        from .models import mlp
+        model = mlp()
+    return Lab(model, **options)

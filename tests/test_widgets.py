@@ -1,0 +1,176 @@
+"""The live lab driven from Python: no browser, the asyncio loop run by the test."""
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+import torch
+
+from lrlab.models import mlp
+from lrlab.train import History
+from lrlab.widgets import DEFAULT_LR, Lab, lab as make_lab, top_parts
+
+PNG = b"\x89PNG"
+
+
+@pytest.fixture
+def small_lab():
+    """A quick lab: 3 epochs, so each run takes a few hundredths of a second."""
+    return Lab(mlp(hidden=(32,)), epochs=3, run_now=False)
+
+
+def _drawn_labels(lab):
+    """Spy on every frame the lab draws: (label, live?) in order."""
+    drawn, draw = [], lab._draw
+
+    def spy(hist, epochs, live=False):
+        drawn.append((hist.label, live))
+        draw(hist, epochs, live)
+    lab._draw = spy
+    return drawn
+
+
+def _stderr(lab) -> str:
+    return "".join(o.get("text", "") for o in lab.output.outputs if o.get("name") == "stderr")
+
+
+def test_one_line_lab_has_a_slider_per_part_and_draws_a_healthy_default():
+    lab = make_lab()
+    assert list(lab.sliders) == ["body", "head"] == top_parts(lab.model)
+    assert all(s.min == -5 and s.max == 0 and not s.continuous_update for s in lab.sliders.values())
+    assert lab.optimizer.options == ("SGD momentum", "Adam", "AdamW") or \
+        list(lab.optimizer.options) == ["SGD momentum", "Adam", "AdamW"]
+    assert list(lab.dataset.options) == ["normal", "tiny", "leaky"]
+    assert len(lab.runs) == 1 and bytes(lab.image.value).startswith(PNG)
+    status = lab.status.value
+    assert "healthy" in status and "cpu" in status and "val" in status, status
+    assert lab.runs[0].lrs[0] == [DEFAULT_LR, DEFAULT_LR]
+
+
+def test_setting_a_slider_retrains_from_the_same_weights_and_redraws(small_lab):
+    lab = small_lab
+    first = lab.run()
+    before = lab.image.value
+
+    async def move():
+        lab.sliders["head"].value = 0.1
+        assert lab._task is not None, "a slider change must start a run"
+        await lab.wait()
+    asyncio.run(move())
+    assert len(lab.runs) == 2 and isinstance(lab.runs[-1], History)
+    latest = lab.runs[-1]
+    assert latest.lrs[0] == [DEFAULT_LR, pytest.approx(0.1)]
+    assert latest.epochs == 3 and bytes(lab.image.value) != bytes(before)
+    assert "head 1e-1" in latest.label and latest.label in lab.status.value
+    # same initial weights: repeating the first settings repeats the first run exactly
+    again = lab.run(head=DEFAULT_LR)
+    assert again.train_loss == first.train_loss and again.val_loss == first.val_loss
+
+
+def test_two_quick_changes_draw_only_the_last(small_lab):
+    lab = small_lab
+    drawn = _drawn_labels(lab)
+
+    async def two_changes():
+        lab.sliders["body"].value = 1e-3
+        await asyncio.sleep(0)                 # the first run may start ...
+        lab.sliders["body"].value = 1e-2       # ... but this change cancels it
+        await lab.wait()
+    asyncio.run(two_changes())
+    assert len(lab.runs) == 1, [h.label for h in lab.runs]
+    assert lab.runs[0].lrs[0][0] == pytest.approx(1e-2)
+    assert drawn and all("body 1e-2" in label for label, _ in drawn), drawn
+    assert drawn[-1][1] is False, "the last frame is the final figure"
+
+
+def test_a_change_cancels_a_run_in_flight():
+    lab = Lab(mlp(hidden=(32,)), epochs=40, run_now=False)
+    drawn = _drawn_labels(lab)
+
+    async def change_mid_run():
+        lab.sliders["body"].value = 1e-3
+        while not drawn:                       # the first run is streaming ...
+            await asyncio.sleep(0.001)
+        lab.sliders["body"].value = 1e-2       # ... when the newer value arrives
+        cut = len(drawn)
+        await lab.wait()
+        return cut
+    cut = asyncio.run(change_mid_run())
+    assert [h.lrs[0][0] for h in lab.runs] == [pytest.approx(1e-2)], "the stale run never finishes"
+    assert all("body 1e-2" in label for label, _ in drawn[cut:]), drawn
+
+
+def test_streaming_draws_live_frames_before_the_final_one():
+    lab = Lab(mlp(hidden=(32,)), epochs=12, run_now=False)
+    drawn = _drawn_labels(lab)
+
+    async def move():
+        lab.epochs.value = 12 + 1
+        await lab.wait()
+    asyncio.run(move())
+    assert drawn[0][1] is True, "the first frame is drawn live, after epoch 1"
+    assert drawn[-1][1] is False and len(lab.runs) == 1
+
+
+def test_a_bad_value_gives_a_clear_message_in_the_output(small_lab):
+    lab = small_lab
+
+    async def bad():
+        lab.sliders["body"].value = float("nan")
+        await lab.wait()
+    asyncio.run(bad())
+    assert not lab.runs
+    message = _stderr(lab)
+    assert "learning rate for 'body' must be a positive finite number" in message, message
+    assert "ValueError" in lab.status.value
+    with pytest.raises(ValueError, match="positive finite"):
+        lab.run(body=-1.0)
+    with pytest.raises(ValueError, match="unknown setting"):
+        lab.set(learning_rate=0.1)
+
+
+def test_an_exception_in_a_callback_appears_in_the_output(small_lab, monkeypatch):
+    lab = small_lab
+
+    def broken(name):
+        raise RuntimeError("the data went missing")
+    monkeypatch.setattr(lab, "split", broken)
+
+    async def change():
+        lab.dataset.value = "tiny"
+        await lab.wait()
+    asyncio.run(change())
+    assert "RuntimeError: the data went missing" in _stderr(lab)
+
+
+def test_overlays_stay_until_cleared(small_lab):
+    lab = small_lab
+    for lr in (1e-2, 3e-2, 1e-1):
+        lab.run(body=lr)
+    assert len(lab.runs) == 3
+    lab.clear()
+    assert len(lab.runs) == 1 and lab.runs[0].lrs[0][0] == pytest.approx(1e-1)
+    assert bytes(lab.image.value).startswith(PNG)
+
+
+def test_presets_and_optimizers_train(small_lab):
+    lab = small_lab
+    for optimizer, dataset in [("Adam", "tiny"), ("AdamW", "leaky"), ("SGD momentum", "normal")]:
+        hist = lab.run(optimizer=optimizer, dataset=dataset, body=1e-3, head=1e-3)
+        assert hist.epochs == 3 and all(math.isfinite(v) for v in hist.val_loss)
+        assert optimizer in hist.label
+    assert "tiny" in lab.runs[0].label and "leaky" in lab.runs[1].label
+
+
+def test_threads_are_restored_after_a_run(small_lab):
+    before = torch.get_num_threads()
+    small_lab.run()
+    assert torch.get_num_threads() == before
+
+
+def test_wrong_part_name_fails_at_creation():
+    with pytest.raises(ValueError, match="no part named"):
+        Lab(mlp(hidden=(8,)), {"trunk": 1e-2}, run_now=False)
+    with pytest.raises(TypeError):
+        Lab("not a model", run_now=False)
