@@ -46,7 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--jobs", "-j", type=int, default=2)
     d.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="use DIR as the instructor folder and keep it")
-    sub.add_parser("_grade-one", parents=[common]).add_argument("args", nargs="*")
+    d.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 30)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    one = sub.add_parser("_grade-one", parents=[common])  # internal: one student, in a child
+    one.add_argument("args", nargs=2)
+    one.add_argument("--timeout", type=int, default=None)
+    one.add_argument("--memory-mb", type=int, default=None)
     return p
 
 
@@ -100,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {len(rows)} row(s) to {out}")
         elif args.command == "demo":
             from .demo import demo
-            print(demo(args.assignment, jobs=args.jobs, keep=args.keep))
+            print(demo(args.assignment, jobs=args.jobs, keep=args.keep, timeout=args.timeout,
+                       progress=not args.quiet))
         elif args.command == "_grade-one":
             from .grade import grade_one_main
             return grade_one_main(_course(args), *args.args)

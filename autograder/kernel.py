@@ -47,6 +47,9 @@ def main(argv: list[str]) -> None:
     _limit(resource.RLIMIT_CPU, int(cpu))
     _limit(resource.RLIMIT_FSIZE, int(file_mb) * 2**20)
     os.environ["LRLAB_GRADING"] = "1"
+    for key in list(os.environ):  # where the instructor's files are is none of the kernel's business
+        if key.startswith(("LRLAB_INSTRUCTOR", "JUPYTER_CONFIG", "NBGRADER_DB")) or key == "OLDPWD":
+            del os.environ[key]
     # fewer threads: smaller address space, and parallel grading does not oversubscribe
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")

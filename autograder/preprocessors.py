@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor as Preprocessor  # enabled by default
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
@@ -16,11 +16,36 @@ HIDDEN_NOTE = "# (hidden tests: not shown in feedback)"
 
 
 class LimitedExecute(Execute):
-    """nbgrader's Execute, with kernels started under resource limits (see autograder.kernel)."""
+    """nbgrader's Execute, with kernels started under resource limits (see autograder.kernel)
+    and in a scratch copy of the submission's folder: relative paths such as
+    ``../../../gradebook.db`` or ``../../../solutions`` lead nowhere from there."""
 
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = LimitedKernelManager
         super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        resources = resources if resources is not None else {}
+        meta = resources.setdefault("metadata", {})
+        here = meta.get("path")
+        with tempfile.TemporaryDirectory(prefix="lrlab-grading-") as tmp:
+            work = Path(tmp) / "a" / "b" / "work"   # parents hold nothing
+            work.mkdir(parents=True)
+            if here and Path(here).is_dir():
+                for f in Path(here).iterdir():
+                    if f.is_file() and f.suffix != ".ipynb":
+                        shutil.copy(f, work / f.name)
+                    elif f.is_dir() and not Path(tmp).resolve().is_relative_to(f.resolve()):
+                        shutil.copytree(f, work / f.name, symlinks=True)
+            meta["path"] = str(work)
+            try:
+                return super().preprocess(nb, resources, km=km)
+            finally:
+                meta["path"] = here
 
 
 def _size(output) -> int:

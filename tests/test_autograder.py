@@ -1,0 +1,229 @@
+"""The autograder's parts: release reproducibility, no answers in exercises/, the scan,
+the preprocessors, collect, and clear one-line errors from the command line."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from autograder import scan
+from autograder.course import Course
+from autograder.preprocessors import HIDDEN_NOTE, CapOutput, RedactHidden, strip_hidden
+
+ASSIGNMENTS = Course().assignments()
+VOLATILE_CELL_KEYS = {"execution", "collapsed", "scrolled", "jp-MarkdownHeadingCollapsed"}
+
+
+def _cli(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+
+
+def _normalised(path) -> str:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        for key in VOLATILE_CELL_KEYS:
+            cell.get("metadata", {}).pop(key, None)
+    return json.dumps(nb, indent=1, sort_keys=True)
+
+
+def _regions(source: str, begin: str, end: str) -> list[str]:
+    out, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside and len(line.strip()) >= 8 and not line.strip().startswith("#"):
+            out.append(line.strip())
+    return out
+
+
+def test_assignments_exist():
+    assert "ps1_param_groups" in ASSIGNMENTS
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory):
+    from autograder.release import generate
+
+    course = Course(instructor=tmp_path_factory.mktemp("instructor"))
+    target = tmp_path_factory.mktemp("release")
+    for a in ASSIGNMENTS:
+        generate(course, a, release_to=target)
+    return target
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_exercises_are_what_release_regenerates(fresh_release, assignment):
+    committed = sorted((ROOT / "exercises" / assignment).rglob("*"))
+    regenerated = sorted((fresh_release / assignment).rglob("*"))
+    rel = lambda ps, base: [p.relative_to(base) for p in ps if p.is_file()]  # noqa: E731
+    assert rel(committed, ROOT / "exercises" / assignment) == rel(regenerated, fresh_release / assignment), \
+        f"exercises/{assignment} has other files than a fresh release: run python -m autograder release {assignment}"
+    for new in (p for p in regenerated if p.is_file()):
+        old = ROOT / "exercises" / assignment / new.relative_to(fresh_release / assignment)
+        if new.suffix == ".ipynb":
+            assert _normalised(old) == _normalised(new), \
+                f"{old.relative_to(ROOT)} differs from a fresh release: run python -m autograder release {assignment}"
+        else:
+            assert old.read_bytes() == new.read_bytes(), f"{old.relative_to(ROOT)} differs"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_or_hidden_test_text_in_exercises(assignment):
+    released = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "exercises" / assignment).glob("*.ipynb")}
+    assert released, f"exercises/{assignment} is missing: run python -m autograder release {assignment}"
+    for src in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+        text = released[src.name]
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in text, f"{marker!r} in exercises/{assignment}/{src.name}"
+        released_sources = [c.source for c in nbformat.reads(text, as_version=4).cells]
+        for cell in nbformat.read(src, as_version=4).cells:
+            secret = (_regions(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
+                      + _regions(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"))
+            for line in secret:
+                if any(line in s for s in released_sources) and not any(
+                        line in s for s in _visible_parts(src)):
+                    pytest.fail(f"exercises/{assignment}/{src.name} shows answer line {line!r}")
+
+
+def _visible_parts(src) -> list[str]:
+    """Source text outside every solution / hidden region (a line may legitimately repeat there)."""
+    out = []
+    for cell in nbformat.read(src, as_version=4).cells:
+        text = re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", cell.source, flags=re.S)
+        out.append(re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", text, flags=re.S))
+    return out
+
+
+# --- the tampering scan -----------------------------------------------------------------------
+def _nb(*sources, solution=True):
+    cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    for c in cells:
+        c.metadata["nbgrader"] = {"solution": solution, "grade": False, "grade_id": "x", "locked": False}
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+@pytest.mark.parametrize("code,what", [
+    ("import torch\ntorch.allclose = lambda *a, **k: True", "patches torch.allclose"),
+    ("import math\nmath.isclose = lambda *a, **k: True", "patches math.isclose"),
+    ("import numpy as np\nnp.isclose = print", "patches np.isclose"),
+    ("import torch\ntorch.Tensor.max = lambda s: 0", "patches torch.Tensor.max"),
+    ("import torch\nsetattr(torch, 'allclose', print)", "calls setattr()"),
+    ("exec('x = 1')", "calls exec()"),
+    ("float = int", "shadows the builtin float"),
+    ("def isinstance(a, b):\n    return True", "shadows the builtin isinstance"),
+    ("import sys\nsys.modules['torch'] = None", "writes into sys.modules"),
+    ("import builtins", "imports builtins"),
+    ("type(1.0).__eq__ = None", "assigns __eq__"),
+    ("get_ipython().events.register('pre_run_cell', print)", "uses .events"),
+    ("!rm -rf /", "runs a shell command"),
+    ("open('../../../gradebook.db', 'wb')", "refers to grader files"),
+    ("import os\nos._exit(1)", "calls os._exit()"),
+    ("import sys\nsys.exit()", "calls sys.exit()"),
+])
+def test_scan_finds(code, what):
+    found = [str(f) for f in scan.tampering(_nb(code))]
+    assert any(what in f for f in found), found
+
+
+def test_scan_rebinding_a_name_the_tests_use():
+    src = _nb("### BEGIN SOLUTION\ndef answer(): return 1\n### END SOLUTION")
+    test = nbformat.v4.new_code_cell("assert helper(answer()) == 1")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "t", "points": 1}
+    src.cells.append(test)
+    sub = _nb("def answer(): return 2\nhelper = lambda x: 1")
+    found = [str(f) for f in scan.tampering(sub, src)]
+    assert any("rebinds helper" in f for f in found) and not any("answer" in f for f in found), found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_scan_passes_the_solutions(path):
+    """No false alarm on the instructor's own answers (the setup cell, %pip, loops, prints)."""
+    nb = nbformat.read(path, as_version=4)
+    assert scan.tampering(nb, nb) == []
+
+
+# --- preprocessors ------------------------------------------------------------------------------
+def test_cap_output_cuts_and_marks():
+    cell = nbformat.v4.new_code_cell("print('x' * 10**6)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 10**6)]
+    cell, _ = CapOutput(max_bytes=1000).preprocess_cell(cell, {}, 0)
+    assert sum(len(o.text) for o in cell.outputs) < 1200 and "output cut" in cell.outputs[-1].text
+
+
+def test_redact_hidden_keeps_visible_part_and_error_message_only():
+    src = ('# Test (q1, 1 point)\nassert q1 in "ABCD", "a letter"\n### BEGIN HIDDEN TESTS\n'
+           'assert q1 == "B", "q1: not the right answer"\n### END HIDDEN TESTS')
+    cell = nbformat.v4.new_code_cell(src)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="q1: not the right answer",
+                                           traceback=['----> 4 assert q1 == "B", "q1: not the right answer"'])]
+    cell, _ = RedactHidden().preprocess_cell(cell, {}, 0)
+    assert '"B"' not in cell.source and HIDDEN_NOTE in cell.source and "a letter" in cell.source
+    assert cell.outputs[0].traceback == ["AssertionError: q1: not the right answer"]
+    assert strip_hidden("a\n### BEGIN HIDDEN TESTS\nsecret") == "a\n" + HIDDEN_NOTE
+
+
+# --- collect ---------------------------------------------------------------------------------
+def test_collect_layouts(tmp_path):
+    from autograder.collect import collect
+
+    nb = (ROOT / "exercises" / "ps1_param_groups" / "ps1_param_groups.ipynb").read_bytes()
+    down = tmp_path / "down"
+    (down / "bob" / "ps1_param_groups").mkdir(parents=True)
+    (down / "alice.ipynb").write_bytes(nb)
+    (down / "bob" / "ps1_param_groups" / "ps1_param_groups.ipynb").write_bytes(nb)
+    (down / "carol").mkdir()
+    (down / "carol" / "my work.ipynb").write_bytes(nb)
+    (down / "notes.txt").write_text("hi")
+    archive = tmp_path / "subs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in down.rglob("*"):
+            z.write(p, p.relative_to(down))
+    for source in (down, archive):
+        course = Course(instructor=tmp_path / f"inst-{source.suffix or 'dir'}")
+        assert collect(course, "ps1_param_groups", source, quiet=True) == ["alice", "bob", "carol"]
+        for s in ("alice", "bob", "carol"):
+            got = course.step("submitted") / s / "ps1_param_groups"
+            assert (got / "ps1_param_groups.ipynb").read_bytes() == nb
+            assert (got / "timestamp.txt").exists()
+
+
+# --- one-line errors ---------------------------------------------------------------------------
+@pytest.mark.parametrize("args,message", [
+    (["release", "nope"], "unknown assignment 'nope'"),
+    (["grade", "nope"], "unknown assignment 'nope'"),
+    (["collect", "ps1_param_groups", "{empty}"], "no submissions"),
+    (["collect", "ps1_param_groups", "{text}"], "neither a folder nor a .zip"),
+    (["collect", "ps1_param_groups", "{missing}"], "does not exist"),
+    (["grade", "ps1_param_groups"], "no submissions of ps1_param_groups"),
+    (["feedback", "ps1_param_groups"], "nothing graded"),
+    (["export"], "no grades"),
+])
+def test_instructor_errors_are_one_line(tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "text").write_text("not a zip")
+    paths = {"empty": tmp_path / "empty", "text": tmp_path / "text", "missing": tmp_path / "nope"}
+    args = [a.format(**paths) for a in args]
+    r = _cli(*args, "--instructor", tmp_path / "inst", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+
+
+def test_help_lists_commands():
+    r = _cli("--help")
+    assert r.returncode == 0
+    for command in ("release", "collect", "grade", "feedback", "export", "demo"):
+        assert command in r.stdout

@@ -1,0 +1,130 @@
+"""Every sample submission of every assignment grades to its expected score and flags.
+
+One session-scoped run of the real command line (`python -m autograder demo --keep DIR`)
+grades all samples under autograder/samples/ in a temporary instructor folder, started from
+an unrelated folder (the command line must work from anywhere); each test then reads that
+run's results. Adding autograder/samples/<assignment>/ with an expected.json adds tests here.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+SAMPLES = ROOT / "autograder" / "samples"
+pytestmark = pytest.mark.grading
+
+
+def _assignments() -> list[str]:
+    return sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and (p / "expected.json").exists())
+
+
+def _expected(assignment: str) -> dict:
+    return json.loads((SAMPLES / assignment / "expected.json").read_text())
+
+
+CASES = [(a, s) for a in _assignments() for s in sorted(_expected(a))]
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("instructor") / "course"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "demo", "--keep", str(folder), "--jobs", "2",
+         "--timeout", "10", "--quiet"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=1500,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return folder, proc.stdout
+
+
+def test_there_are_samples():
+    assert "ps1_param_groups" in _assignments()
+
+
+@pytest.mark.parametrize("assignment", _assignments())
+def test_samples_match_expected_json(assignment):
+    folder = SAMPLES / assignment
+    files = {p.stem for p in folder.glob("*.ipynb")}
+    expected = _expected(assignment)
+    assert files == set(expected), (f"samples without an entry: {sorted(files - set(expected))}; "
+                                    f"entries without a file: {sorted(set(expected) - files)}")
+    assert {"perfect", "untouched"} <= files, "every assignment needs perfect and untouched samples"
+    assert (ROOT / "solutions" / assignment).is_dir(), f"no solutions/{assignment}"
+    for student, e in expected.items():
+        assert isinstance(e.get("score"), (int, float)), f"{student}: score missing"
+        assert isinstance(e.get("flags"), list), f"{student}: flags must be a list"
+        assert e.get("status", "graded") in ("graded", "not graded"), f"{student}: bad status"
+
+
+@pytest.mark.parametrize("assignment,student", CASES, ids=[f"{a}/{s}" for a, s in CASES])
+def test_sample_grades_as_expected(graded, assignment, student):
+    folder, _ = graded
+    expected = _expected(assignment)[student]
+    result = json.loads((folder / "flags" / assignment / f"{student}.json").read_text())
+    flags = result["flags"]
+    assert result["status"] == expected.get("status", "graded"), flags
+    assert result["score"] == pytest.approx(expected["score"], abs=1e-6), flags
+    for want in expected["flags"]:
+        assert any(want in f for f in flags), f"expected a flag containing {want!r}, got {flags}"
+    for f in flags:
+        assert any(want in f for want in expected["flags"]), f"unexpected flag {f!r}"
+
+
+def test_perfect_is_full_marks_untouched_is_zero(graded):
+    folder, _ = graded
+    for a in _assignments():
+        perfect = json.loads((folder / "flags" / a / "perfect.json").read_text())
+        untouched = json.loads((folder / "flags" / a / "untouched.json").read_text())
+        assert perfect["score"] == perfect["max_score"] > 0
+        assert untouched["score"] == 0
+
+
+def test_export_has_a_row_per_sample_with_flags(graded):
+    folder, _ = graded
+    with open(folder / "grades.csv", newline="") as f:
+        rows = {(r["assignment"], r["student"]): r for r in csv.DictReader(f)}
+    assert set(rows) == set(CASES)
+    for (a, s), row in rows.items():
+        e = _expected(a)[s]
+        assert float(row["score"]) == pytest.approx(e["score"])
+        assert row["flagged"] == ("yes" if e["flags"] else "no")
+        assert row["status"] == e.get("status", "graded")
+
+
+def test_feedback_shows_no_hidden_test_or_key(graded):
+    from autograder.course import Course
+    from autograder.feedback import hidden_lines, leaks
+
+    folder, _ = graded
+    course = Course(instructor=folder)
+    checked = 0
+    for a in _assignments():
+        secret = hidden_lines(course, a)
+        assert secret, f"{a} has no hidden tests"
+        for html in (folder / "feedback").glob(f"*/{a}/*.html"):
+            text = html.read_text(encoding="utf-8")
+            assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+            assert not leaks(text, secret), f"{html.relative_to(folder)} shows hidden lines"
+            checked += 1
+        graded_samples = [s for s, e in _expected(a).items() if e.get("status", "graded") == "graded"]
+        assert checked >= len(graded_samples)
+
+
+def test_gradebook_intact_and_demo_prints_table(graded):
+    folder, stdout = graded
+    con = sqlite3.connect(folder / "gradebook.db")
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
+    assert stdout.splitlines()[0].split() == ["student", "assignment", "score", "status", "flags"]
+    for a, s in CASES:
+        assert any(line.split()[:2] == [s, a] for line in stdout.splitlines()), f"{s} not in table"
