@@ -39,6 +39,7 @@ class Result:
     max_score: float = 0.0
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict = field(default_factory=dict)   # where the seconds went (see bench_grading)
 
     def save(self, course: Course) -> None:
         path = flags_path(course, self.assignment, self.student)
@@ -186,7 +187,11 @@ def grade_one(course: Course, assignment: str, student: str) -> Result:
         res.seconds = time.monotonic() - start
         res.save(course)
         return res
+    res.timings["checks"] = time.monotonic() - start
+    t = time.monotonic()
     result = course.api().autograde(assignment, student, force=True, create=True)
+    res.timings["nbgrader_autograde"] = time.monotonic() - t
+    t = time.monotonic()
     if not result["success"]:
         for name, nb in readable.items():  # say why, from the file as submitted
             res.flags += [str(f) for f in scan.tampering(nb, _source(course, assignment, name))]
@@ -212,6 +217,7 @@ def grade_one(course: Course, assignment: str, student: str) -> Result:
         s = gb.find_submission(assignment, student)
         res.score, res.max_score = float(s.score), float(s.max_score)
     res.status = GRADED
+    res.timings["checks"] += time.monotonic() - t
     res.seconds = time.monotonic() - start
     res.save(course)
     return res
@@ -256,6 +262,7 @@ def _child(course: Course, assignment: str, student: str, budget: float) -> Resu
     if not why and path.exists():
         res = Result.load(path)
         if res.seconds >= 0 and path.stat().st_mtime >= time.time() - (time.monotonic() - start) - 1:
+            res.timings["child_process"] = time.monotonic() - start - res.seconds
             return res
         why = "grader wrote no result"
     # the child died: make sure no stale score survives, and say so

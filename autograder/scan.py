@@ -29,15 +29,22 @@ _BAD_ATTRS = {"__dict__", "__globals__", "__code__", "__builtins__", "__subclass
               "__mro__", "_getframe", "settrace", "setprofile", "f_globals",
               "f_locals", "f_back", "reload", "events", "input_transformers_post",
               "ast_transformers", "register_magic_function"}
-_BAD_NAMES = {"builtins", "__builtins__", "ctypes", "gc", "inspect", "importlib", "subprocess",
-              "pty", "multiprocessing", "signal", "globals", "vars", "locals"}
+_BAD_NAMES = {"builtins", "__builtins__", "ctypes", "importlib", "subprocess", "pty",
+              "multiprocessing", "signal"}
+_BAD_DOTTED = {("gc", "get_referrers"), ("gc", "get_referents"), ("gc", "get_objects"),
+               ("inspect", "currentframe"), ("inspect", "stack"), ("inspect", "getouterframes")}
+_NAMESPACE_CALLS = {"globals", "vars", "locals"}
+# builtins a test is likely to call; shadowing one is flagged when no source notebook is given
+_CORE_BUILTINS = {"isinstance", "type", "float", "int", "str", "abs", "len", "print", "any",
+                  "all", "AssertionError", "ValueError", "TypeError", "getattr", "id", "sorted",
+                  "range", "set", "list", "dict", "tuple", "bool", "max", "min", "sum", "round"}
 _EXITS = {("os", "_exit"): "os._exit()", ("sys", "exit"): "sys.exit()", ("os", "abort"): "os.abort()",
           ("os", "kill"): "os.kill()", ("os", "killpg"): "os.killpg()"}
 _SHELL = {("os", "system"), ("os", "popen"), ("os", "execv"), ("os", "execvp"), ("os", "spawnv"),
           ("os", "fork"), ("os", "remove"), ("os", "unlink"), ("os", "rename"), ("os", "replace"),
           ("shutil", "rmtree"), ("shutil", "copy"), ("shutil", "move")}
 _GRADER_WORDS = ("solutions", "gradebook", "autograded", "submitted", "nbgrader", ".db",
-                 "instructor", "source/", "release/", "quiz_hashes")
+                 "instructor", "release")
 _SAFE_MAGICS = {"pip", "matplotlib", "time", "timeit", "config", "load_ext", "autoreload"}
 _BUILTINS = set(dir(builtins)) - {"_", "__name__", "__doc__", "copyright", "credits", "license"}
 
@@ -102,8 +109,18 @@ def _bound(tree) -> set[str]:
     return out
 
 
-def _top_bound(tree) -> set[str]:
-    """Names a cell binds in the notebook's global namespace (not inside functions)."""
+def _honest_import(alias, node) -> bool:
+    """An import that binds the name it imports (``import torch``, ``from lrlab.models import
+    mlp``, ``import numpy as np``): re-importing what a read-only cell imported is not a rebind."""
+    if isinstance(node, ast.Import):
+        return alias.asname is None or alias.asname in ("np", "nn", "F", "plt", "pd") \
+            or alias.asname == alias.name.split(".")[-1]
+    return alias.asname is None or alias.asname == alias.name
+
+
+def _top_bound(tree, imports: bool = True) -> set[str]:
+    """Names a cell binds in the notebook's global namespace (not inside functions); with
+    ``imports=False`` names bound by honest imports are left out."""
     out = set()
 
     def visit(node, top):
@@ -122,7 +139,8 @@ def _top_bound(tree) -> set[str]:
         if top and isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             out.add(node.id)
         if top and isinstance(node, (ast.Import, ast.ImportFrom)):
-            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+            out.update((a.asname or a.name).split(".")[0] for a in node.names
+                       if imports or not _honest_import(a, node))
         for child in ast.iter_child_nodes(node):
             visit(child, top)
 
@@ -180,12 +198,17 @@ def protected_names(source_nb) -> tuple[set[str], set[str]]:
         elif meta.get("grade"):
             fixed.append(tree)
     relied = set().union(*(_loaded_free([t]) for t in fixed)) if fixed else set()
-    return relied - answers - _BUILTINS, answers
+    return relied - answers, answers
 
 
 def tampering(nb, source_nb=None) -> list[Finding]:
     """Static findings in the student's cells of ``nb`` (see the module docstring)."""
-    relied, answers = protected_names(source_nb) if source_nb is not None else (set(), set())
+    if source_nb is not None:
+        relied, answers = protected_names(source_nb)
+        guarded_builtins = relied & _BUILTINS
+        relied -= _BUILTINS
+    else:
+        relied, answers, guarded_builtins = set(), set(), _CORE_BUILTINS
     trees = {}
     for i, cell in enumerate(nb.cells):
         if cell.get("cell_type") == "code":
@@ -223,6 +246,9 @@ def tampering(nb, source_nb=None) -> list[Finding]:
                         if isinstance(root, ast.Name) and root.id in _BAD_NAMES | {"sys"} \
                                 and not isinstance(sub.value, ast.Name):
                             add(TAMPER, f"writes into {'.'.join(_dotted(sub.value)) or root.id}")
+                        if isinstance(sub.value, ast.Call) and isinstance(sub.value.func, ast.Name) \
+                                and sub.value.func.id in _NAMESPACE_CALLS:
+                            add(TAMPER, f"writes into {sub.value.func.id}()")
             if isinstance(node, ast.Call):
                 name = _dotted(node.func)
                 if isinstance(node.func, ast.Name) and node.func.id in _BAD_CALLS:
@@ -231,6 +257,13 @@ def tampering(nb, source_nb=None) -> list[Finding]:
                     add(EXIT, f"calls {node.func.id}()")
                 if name[-2:] in _EXITS:
                     add(EXIT, f"calls {_EXITS[name[-2:]]}")
+                if name[-2:] in _BAD_DOTTED:
+                    add(TAMPER, f"calls {'.'.join(name[-2:])}()")
+                if isinstance(node.func, ast.Attribute) and node.func.attr in ("update", "__setitem__") \
+                        and isinstance(node.func.value, ast.Call) \
+                        and isinstance(node.func.value.func, ast.Name) \
+                        and node.func.value.func.id in _NAMESPACE_CALLS:
+                    add(TAMPER, f"writes into {node.func.value.func.id}()")
                 if name[-2:] in _SHELL:
                     add(TAMPER, f"calls {'.'.join(name[-2:])}()")
                 if isinstance(node.func, ast.Attribute) and node.func.attr in (
@@ -253,13 +286,15 @@ def tampering(nb, source_nb=None) -> list[Finding]:
                         add(TAMPER, f"imports {m}")
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 low = node.value.lower()
-                hit = next((w for w in _GRADER_WORDS if w in low), None)
+                pathlike = "/" in low or "\\" in low or low.endswith((".db", ".ipynb", ".json")) \
+                    or low.strip() in _GRADER_WORDS
+                hit = next((w for w in _GRADER_WORDS if w in low), None) if pathlike else None
                 if hit:
                     add(TAMPER, f"refers to grader files ({hit!r})")
         top = _top_bound(tree)
-        for name in sorted(top & _BUILTINS):
+        for name in sorted(top & guarded_builtins):
             add(TAMPER, f"shadows the builtin {name}")
-        for name in sorted((top - answers) & relied):
+        for name in sorted((_top_bound(tree, imports=False) - answers) & relied):
             add(TAMPER, f"rebinds {name}, which the tests use")
     return found
 

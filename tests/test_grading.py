@@ -128,3 +128,32 @@ def test_gradebook_intact_and_demo_prints_table(graded):
     assert stdout.splitlines()[0].split() == ["student", "assignment", "score", "status", "flags"]
     for a, s in CASES:
         assert any(line.split()[:2] == [s, a] for line in stdout.splitlines()), f"{s} not in table"
+
+
+def test_regrade_that_crashes_leaves_no_stale_score(graded, tmp_path):
+    """nbgrader keeps old scores when a regrade crashes; the autograder removes them first."""
+    import shutil
+
+    folder, _ = graded
+    copy = tmp_path / "course"
+    shutil.copytree(folder, copy)
+    a = "ps1_param_groups"
+    before = json.loads((copy / "flags" / a / "perfect.json").read_text())
+    assert before["score"] == before["max_score"]
+    shutil.copy(SAMPLES / a / "os_exit.ipynb", copy / "submitted" / "perfect" / a / f"{a}.ipynb")
+    r = subprocess.run([sys.executable, "-m", "autograder", "grade", a, "--student", "perfect",
+                        "--instructor", str(copy), "--quiet"], capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    after = json.loads((copy / "flags" / a / "perfect.json").read_text())
+    assert after["status"] == "not graded" and after["score"] == 0
+    with open(copy / "grades.csv", "w"):
+        pass
+    r = subprocess.run([sys.executable, "-m", "autograder", "export", "--instructor", str(copy)],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    with open(copy / "grades.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["student"] == "perfect")
+    assert row["score"] == "0" and row["status"] == "not graded" and "kernel died" in row["flags"]
+    assert not (copy / "autograded" / "perfect" / a).exists()
