@@ -105,3 +105,50 @@ def duplicates_across(split: Split) -> int:
     """How many validation samples also appear, identical, in the training set."""
     train = {row.tobytes() for row in split.x_train.cpu().numpy()}
     return sum(row.tobytes() in train for row in split.x_val.cpu().numpy())
+
+
+# -- transfer variants (the fine-tuning lesson) -------------------------------------------------
+
+def _images(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, 8, 8)
+
+
+def inverted(split: Split) -> Split:
+    """Every image as its negative (``1 - x``): dark digits on a light page, as a different
+    scanner might write them. Labels and sizes are unchanged."""
+    flip = lambda t: (1.0 - t).contiguous()  # noqa: E731
+    return Split(flip(split.x_train), split.y_train, flip(split.x_val), split.y_val,
+                 split.classes, f"{split.name}, inverted")
+
+
+def shifted(split: Split, dx: int = 1, dy: int = 1) -> Split:
+    """Every 8x8 image moved ``dx`` pixels right and ``dy`` down (negative: left/up), the
+    uncovered border filled with 0. An MLP sees each pixel as its own input, so a shift of one
+    pixel already makes the inputs new to it."""
+    if abs(dx) > 7 or abs(dy) > 7:
+        raise ValueError(f"a shift must be under 8 pixels, got dx={dx}, dy={dy}")
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(_images(t))
+        src = _images(t)[:, max(0, -dy):8 - max(0, dy), max(0, -dx):8 - max(0, dx)]
+        out[:, max(0, dy):8 - max(0, -dy), max(0, dx):8 - max(0, -dx)] = src
+        return out.reshape(t.shape)
+
+    return Split(move(split.x_train), split.y_train, move(split.x_val), split.y_val,
+                 split.classes, f"{split.name}, shifted ({dx}, {dy})")
+
+
+def few_shot(split: Split, per_class: int, *, seed: int = 0) -> Split:
+    """Keep ``per_class`` training samples of each class, drawn with ``seed``; the validation
+    set is left whole, so runs with different ``seed`` are scored on the same samples."""
+    y = split.y_train.cpu().numpy()
+    counts = np.bincount(y, minlength=split.n_classes)
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or not 1 <= per_class <= counts.min():
+        raise ValueError(f"per_class must be a whole number from 1 to {counts.min()} "
+                         f"(the rarest class's count), got {per_class!r}")
+    rng = np.random.default_rng(seed)
+    keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+                                   for c in range(split.n_classes)]))
+    idx = torch.from_numpy(keep).to(split.x_train.device)
+    return Split(split.x_train[idx], split.y_train[idx], split.x_val, split.y_val, split.classes,
+                 f"{split.name}, {per_class} per class")
