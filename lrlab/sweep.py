@@ -13,6 +13,7 @@ rounding (``tests/test_sweep.py`` checks it).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -28,6 +29,34 @@ from .train import History, pick_device
 
 OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
 MOMENTUM, BETAS, EPS, ADAMW_DECAY = 0.9, (0.9, 0.999), 1e-8, 0.01   # as in lrlab.widgets
+
+
+_active = 0             # runs in flight that changed torch's thread count (lab runs and grids)
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, device) -> None:
+    """Run with ``threads`` CPU threads, then restore torch's own setting (``None``: leave it).
+
+    These models are small: one thread is about as fast as two, and on a busy or shared CPU
+    extra threads spin while they wait for each other and can make a run ten times slower.
+    Nested and interleaved runs (a cancelled lab run still unwinding) restore it once, last."""
+    global _active, _threads_before
+    if threads is None or torch.device(device).type != "cpu":
+        yield
+        return
+    if _active == 0:
+        _threads_before = torch.get_num_threads()
+    _active += 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        _active -= 1
+        if _active == 0 and torch.get_num_threads() != _threads_before:
+            torch.set_num_threads(_threads_before)
 
 
 @dataclass
@@ -87,6 +116,7 @@ class Grid:
     def heatmap(self, *, ax=None, title: str | None = None):
         """Final validation loss per (row lr, col lr) cell; the best cell boxed; diverged cells ×."""
         import matplotlib.pyplot as plt
+        import numpy as np
 
         final = self.final.numpy()
         fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 5.0))
@@ -102,6 +132,9 @@ class Grid:
             for j in range(final.shape[1]):
                 if not math.isfinite(final[i, j]):
                     ax.text(j, i, "×", ha="center", va="center", color="#D55E00", fontsize=12)
+                elif final.size <= 100:
+                    ax.text(j, i, f"{final[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if final[i, j] > (np.nanmin(final) + np.nanmax(final)) / 2 else "black")
         row, col, loss = self.best()
         i, j = self.row_lrs.index(row), self.col_lrs.index(col)
         ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#D55E00", lw=2.5,
@@ -130,12 +163,13 @@ def _part_of(name: str, parts: tuple[str, str]) -> int:
 
 def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "head"),
             optimizer: str = "SGD momentum", epochs: int = 10, batch_size: int = 32, seed: int = 0,
-            device=None) -> Grid:
+            device=None, threads: int | None = 1) -> Grid:
     """Train ``len(row_lrs) * len(col_lrs)`` copies of ``model`` at once, one per lr pair.
 
     ``parts`` names the two parts (rows get the first part's lr, columns the second's).
     ``optimizer``: ``"SGD momentum"`` (0.9), ``"Adam"`` or ``"AdamW"`` (weight decay 0.01), the
-    live lab's choices. Same seed, same batches as ``lrlab.train.training``.
+    live lab's choices. Same seed, same batches as ``lrlab.train.training``. ``threads``: CPU
+    threads while training (see ``cpu_threads``).
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -146,6 +180,13 @@ def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "
         raise ValueError(f"epochs must be a positive whole number, got {epochs!r}")
     _check_model(model)
     device = pick_device(device) if device is None or isinstance(device, str) else device
+    with cpu_threads(threads, device):
+        return _train_grid(model, data, row_lrs, col_lrs, tuple(parts), optimizer, epochs,
+                           batch_size, seed, device)
+
+
+def _train_grid(model, data, row_lrs, col_lrs, parts, optimizer, epochs, batch_size, seed,
+                device) -> Grid:
     start = time.perf_counter()
     torch.manual_seed(seed)
     base = copy.deepcopy(model).to(device)

@@ -28,7 +28,6 @@ lesson uses it to run an experiment in a cell and check its result.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import io
 import math
@@ -48,6 +47,7 @@ from . import data as lrdata
 from .diagnose import diagnose
 from .groups import by_part
 from .plots import PALETTE
+from .sweep import cpu_threads
 from .train import History, pick_device, training
 
 OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
@@ -205,27 +205,8 @@ class Lab(widgets.VBox):
                         batch_size=self.batch_size, seed=s["seed"], device=self.device,
                         label=self._label(s))
 
-    _active_runs = 0          # runs in flight, all labs together (a cancelled one may still unwind)
-    _threads_before = 0
-
-    @contextlib.contextmanager
     def _cpu_threads(self):
-        """Train with ``self.threads`` CPU threads, then restore torch's setting. A model this
-        small gains nothing from more threads, and on a busy machine extra threads spin and wait."""
-        if self.threads is None or self.device.type != "cpu":
-            yield
-            return
-        if Lab._active_runs == 0:
-            Lab._threads_before = torch.get_num_threads()
-        Lab._active_runs += 1
-        if torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            Lab._active_runs -= 1
-            if Lab._active_runs == 0 and torch.get_num_threads() != Lab._threads_before:
-                torch.set_num_threads(Lab._threads_before)
+        return cpu_threads(self.threads, self.device)
 
     def run(self, **values) -> History:
         """Apply ``values`` (as in ``set``), train now, draw, and return the ``History``."""

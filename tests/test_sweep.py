@@ -75,3 +75,9 @@ def test_refuses_what_it_cannot_batch_honestly():
         lr_grid(mlp(hidden=(8,)), DATA, [1e-2], [1e-2], optimizer="RMSprop")
     with pytest.raises(ValueError, match="neither"):
         lr_grid(mlp(hidden=(8, 8)), DATA, [1e-2], [1e-2], parts=("body.block1", "head"))
+
+
+def test_threads_are_restored():
+    before = torch.get_num_threads()
+    lr_grid(mlp(hidden=(8,)), DATA, [1e-2], [1e-2], epochs=1, threads=before + 1)
+    assert torch.get_num_threads() == before
