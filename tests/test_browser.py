@@ -1,0 +1,151 @@
+"""End to end in a real browser: JupyterLab runs lesson 05, the lab renders, a slider retrains it.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``); Playwright drives it.
+The server gets a free port on 127.0.0.1, a token, and fresh settings, workspace and runtime
+folders; it works on a COPY of the lesson (saving writes outputs) and is stopped, kernels and
+all, whatever happens. Screenshots go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTIFACTS, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+LESSON = ROOT / "lessons" / "05_live_lab.ipynb"
+TIMEOUT_MS = 60_000
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--disable-dev-shm-usage"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, token: str, data: dict | None = None):
+    body = None if data is None else json.dumps(data).encode()
+    req = urllib.request.Request(url, data=body, method="GET" if data is None else "POST",
+                                 headers={"Authorization": f"token {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """A JupyterLab server on a copy of lesson 05; yields (base_url, token, notebook name)."""
+    work, settings = tmp_path / "work", tmp_path / "settings"
+    work.mkdir()
+    shutil.copy(LESSON, work / "lab.ipynb")
+    notify = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notify.parent.mkdir(parents=True)
+    notify.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--allow-root",
+         "--LabApp.news_url=None", f"--LabApp.user_settings_dir={settings}",
+         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.expose_app_in_browser=True",
+         "--ServerApp.port_retries=0"],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _request(f"{base}/api/status", token)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n"
+                                       + (tmp_path / "server.log").read_text()[-3000:]) from None
+                time.sleep(0.3)
+        # a kernel session before the page opens: no "Select Kernel" dialog to race with
+        _request(f"{base}/api/sessions", token, {"path": "lab.ipynb", "name": "lab.ipynb",
+                                                  "type": "notebook", "kernel": {"name": "python3"}})
+        yield base, token, "lab.ipynb"
+    finally:
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            if server.poll() is not None:
+                break
+            try:
+                os.killpg(server.pid, sig)   # the server's group: its kernels go too
+            except ProcessLookupError:
+                break
+            try:
+                server.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(server.pid, signal.SIGKILL)   # a kernel left behind in the group
+        except (ProcessLookupError, PermissionError):
+            pass
+        log.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token, name = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    start = time.monotonic()
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        expect.set_options(timeout=TIMEOUT_MS)
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
+            page.add_locator_handler(dialog, lambda d: d.get_by_role("button", name="Select").click())
+            page.goto(f"{base}/lab/tree/{name}?token={token}")
+            status = page.locator("#jp-main-statusbar")
+            expect(status).to_contain_text("Python 3 (ipykernel) | Idle")
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # the last cell prints the heatmap's best pair: all cells ran
+            expect(page.locator(".jp-OutputArea-output").filter(has_text="best pair: body")).to_have_count(1)
+            expect(status).to_contain_text("Idle")
+            assert page.get_by_text("Error displaying widget").count() == 0
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert errors.count() == 0, errors.first.inner_text()
+
+            image = page.locator("img.widget-image").first
+            image.scroll_into_view_if_needed()
+            before = image.get_attribute("src")
+            assert before, "the lab's plot has no image"
+            handle = page.locator(".noUi-handle").first        # the body lr slider
+            handle.focus()
+            handle.press("ArrowRight")
+            expect(image).not_to_have_attribute("src", before)
+            lab_status = page.locator(".widget-html").filter(has_text="epochs on")
+            expect(lab_status.first).to_contain_text("#", timeout=TIMEOUT_MS)
+            expect(page.get_by_text("training…")).to_have_count(0)
+            page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "browser_lab_after_slider.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
+            raise
+        finally:
+            context.close()
+    print(f"browser e2e: {time.monotonic() - start:.1f} s")
