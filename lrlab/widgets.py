@@ -38,6 +38,7 @@ from collections.abc import Iterator, Mapping
 import ipywidgets as widgets
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image as PILImage
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
@@ -98,7 +99,7 @@ class Lab(widgets.VBox):
     """Per-group learning-rate sliders that retrain ``model`` live; see the module docstring.
 
     ``parts`` names the groups (default: the model's top-level parts) or maps each name to its
-    starting lr. ``runs`` lists every finished ``History``; ``histories_drawn`` counts figures.
+    starting lr. ``runs`` lists every finished ``History``; ``figures_drawn`` counts frames.
     """
 
     def __init__(self, model: nn.Module, parts=None, *, optimizer: str = DEFAULTS["optimizer"],
@@ -233,13 +234,14 @@ class Lab(widgets.VBox):
                 return
             s = self.settings()
             self.status.value = "<b>training…</b>"
-            last_frame, hist = None, History()
+            last_frame, hist, gap = None, History(), FRAME_INTERVAL_S
             for hist in self._epochs(s):
                 if generation != self._generation:
                     return
                 now = time.perf_counter()
-                if hist.epochs < s["epochs"] and (last_frame is None or now - last_frame >= FRAME_INTERVAL_S):
+                if hist.epochs < s["epochs"] and (last_frame is None or now - last_frame >= gap):
                     self._draw(hist, s["epochs"], live=True)
+                    gap = max(FRAME_INTERVAL_S, 4 * (time.perf_counter() - now))  # draw <= 1/4 of the time
                     self.status.value = f"<b>training…</b> epoch {hist.epochs}/{s['epochs']} on {hist.device}"
                     last_frame = time.perf_counter()
                 await asyncio.sleep(0)          # let the kernel read newer widget messages
@@ -334,36 +336,63 @@ class Lab(widgets.VBox):
             fig.subplots_adjust(left=0.09, right=0.60, bottom=0.14, top=0.9)
         return self._ax
 
+    def _limits(self, shown: list[History], epochs: int) -> tuple[float, float]:
+        finite = [v for h in shown for v in h.train_loss + h.val_loss if math.isfinite(v)]
+        top = min(max(max(finite, default=0.0), 2.5), 4.0) * 1.05
+        return max(epochs, *(h.epochs for h in shown)) + 0.2, round(top, 3)
+
     def _draw(self, hist: History, epochs: int, live: bool = False) -> None:
-        """Earlier runs faint, this one bold; train solid, validation dashed; PNG into the Image."""
+        """Earlier runs faint, this one bold; train solid, validation dashed; PNG into the Image.
+
+        A new run, or one that outgrows the axes, costs one full draw; later frames of the same
+        run only repaint its two lines over the saved background (blitting)."""
+        earlier = [h for h in self.runs if h is not hist][-MAX_OVERLAYS:]
+        limits = self._limits(earlier + [hist], epochs)
+        key = (id(hist), limits, tuple(id(h) for h in earlier))
+        blit = getattr(self, "_blit", None)
+        if blit is None or blit[0] != key:
+            self._full_draw(hist, earlier, limits)
+            self._blit = (key, *self._blit[1:])
+        lines, background = self._blit[2], self._blit[3]
+        canvas = self._figure.canvas
+        canvas.restore_region(background)
+        x = range(1, hist.epochs + 1)
+        for line, values in zip(lines, (hist.train_loss, hist.val_loss)):
+            line.set_data(x, values)
+            line.axes.draw_artist(line)
+        buffer = io.BytesIO()
+        width, height = canvas.get_width_height()
+        PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1) \
+            .save(buffer, format="png", compress_level=1)
+        self.last_figure = buffer.getvalue()
+        self.image.value = self.last_figure
+        self.figures_drawn += 1
+
+    def _full_draw(self, hist: History, earlier: list[History], limits) -> None:
         ax = self._axes()
         for artist in list(ax.lines):
             artist.remove()
-        earlier = [h for h in self.runs if h is not hist][-MAX_OVERLAYS:]
-        shown = earlier + [hist]
         handles = []
-        for i, h in enumerate(shown):
-            colour, alpha = PALETTE[i % len(PALETTE)], 0.35 if h is not hist else 1.0
+        for i, h in enumerate(earlier + [hist]):
+            colour, current = PALETTE[i % len(PALETTE)], h is hist
             x = range(1, h.epochs + 1)
-            (line,) = ax.plot(x, h.train_loss, "-", color=colour, alpha=alpha, lw=1.8,
-                              label=h.label or f"run {i + 1}")
-            ax.plot(x, h.val_loss, "--", color=colour, alpha=alpha, lw=1.8)
-            handles.append(line)
+            style = dict(color=colour, alpha=1.0 if current else 0.35, lw=1.8, animated=current)
+            (train_line,) = ax.plot(x, h.train_loss, "-", label=h.label or f"run {i + 1}", **style)
+            (val_line,) = ax.plot(x, h.val_loss, "--", **style)
+            handles.append(Line2D([], [], color=colour, alpha=style["alpha"], lw=1.8,
+                                  label=train_line.get_label()))
         handles += [Line2D([], [], color="grey", ls="-", label="train"),
                     Line2D([], [], color="grey", ls="--", label="validation")]
-        finite = [v for h in shown for v in h.train_loss + h.val_loss if math.isfinite(v)]
-        ax.set_xlim(0.8, max(epochs, *(h.epochs for h in shown)) + 0.2)
-        ax.set_ylim(0, min(max(finite, default=2.5), 4.0) * 1.05)
-        ax.set_title("live: training…" if live else "Training and validation loss", y=1.0)
+        ax.set_xlim(0.8, limits[0])
+        ax.set_ylim(0, limits[1])
+        ax.set_title("Training and validation loss", y=1.0)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         ax.legend(handles=handles, fontsize="x-small", loc="upper left",
                   bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
-        buffer = io.BytesIO()
-        self._figure.savefig(buffer, format="png", dpi=self.dpi)
-        self.last_figure = buffer.getvalue()
-        self.image.value = self.last_figure
-        self.figures_drawn += 1
+        canvas = self._figure.canvas
+        canvas.draw()                                   # everything but the current run's lines
+        self._blit = (None, limits, (train_line, val_line), canvas.copy_from_bbox(self._figure.bbox))
 
 
 def lab(model: nn.Module | None = None, **options) -> Lab:
