@@ -111,8 +111,8 @@ def _failure(result: dict) -> str:
     text = (result.get("error") or "") + "\n" + (result.get("log") or "")
     if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text.lower():
         return "kernel died (os._exit, a crash or the memory limit): not graded"
-    if "timeout" in text.lower() and "Kernel didn't respond" in text:
-        return "kernel stopped responding: not graded"
+    if "CellTimeoutError" in text or "Timeout waiting for" in text or "Kernel didn't respond" in text:
+        return "a cell ignored the timeout interrupt (e.g. catches KeyboardInterrupt): not graded"
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     last = next((l for l in reversed(lines) if "Error" in l or "[ERROR]" in l), lines[-1] if lines else "")
     return f"nbgrader failed: {last[:120]}"

@@ -1,6 +1,6 @@
 """Regenerate the ps1 sample submissions from the released notebook and the solutions.
 
-    python autograder/samples/make_ps1_samples.py
+    python autograder/samples/make_ps1_samples.py [SAMPLE ...]
 
 Each sample starts from exercises/ps1_param_groups (what a student downloads), fills in
 answers, and adds one kind of mischief. Expected scores and flags: expected.json (by hand).
@@ -97,6 +97,11 @@ def samples() -> dict[str, object]:
     insert_after(nb, "make-optimizer", "# thinking hard\nwhile True:\n    pass")
     out["infinite_loop"] = nb
 
+    nb = solved()  # an infinite loop that swallows the timeout's interrupt
+    insert_after(nb, "make-optimizer", "while True:\n    try:\n        while True:\n            pass\n"
+                 "    except KeyboardInterrupt:\n        pass   # keep going")
+    out["stubborn_loop"] = nb
+
     nb = solved()
     insert_after(nb, "lr-of", "import os\nos._exit(1)")
     out["os_exit"] = nb
@@ -142,9 +147,12 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
     return out
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Write the samples (only those named, if any: ids of inserted cells are random)."""
     OUT.mkdir(parents=True, exist_ok=True)
     for name, nb in samples().items():
+        if only and name not in only:
+            continue
         path = OUT / f"{name}.ipynb"
         if isinstance(nb, str):
             path.write_text(nb)
@@ -154,4 +162,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])
