@@ -3,7 +3,8 @@
 64 (body lr, head lr) pairs, SGD momentum, the lab's model (64-128-128-10) on the normal digits
 split: ``lrlab.sweep.lr_grid`` (one batched model, torch.func.vmap) against 64 runs of
 ``lrlab.train.train``, each with its own optimizer — what a student would otherwise write.
-Both use one CPU thread (the setting the lab and lr_grid use; see lrlab.sweep.cpu_threads).
+Both run with one CPU thread (the lab's and lr_grid's setting); `--threads 1 2` tries
+both counts and scores each side by its faster one (worth it on an idle machine only).
 Also checks two cells against their one-at-a-time runs. Target: >= 8x on the CPU.
 Prints `<metric>: <value> (target <target>) PASS|MISS`; exits 0 unless it crashes.
 Run: .venv/bin/python benchmarks/bench_sweep.py [--epochs N]
@@ -26,28 +27,43 @@ from lrlab.widgets import make_optimizer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1],
+                        help="CPU thread counts to try; each side is scored by its fastest "
+                             "(on a shared, busy machine 2 threads can be 10x slower)")
     args = parser.parse_args()
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, device {device}")
     data = preset("normal")
     lrs = torch.logspace(-3, -0.5, 8).tolist()                 # 1e-3 .. 0.32, 8 x 8 = 64 pairs
-    with cpu_threads(1, device):
-        lr_grid(mlp(), data, lrs[:2], lrs[:2], epochs=1, device=device)          # warm-up
-        start = time.perf_counter()
-        grid = lr_grid(mlp(), data, lrs, lrs, epochs=args.epochs, device=device)
-        batched = time.perf_counter() - start
+    def batched_run(threads):
+        with cpu_threads(threads, device):
+            start = time.perf_counter()
+            grid = lr_grid(mlp(), data, lrs, lrs, epochs=args.epochs, device=device, threads=None)
+            return time.perf_counter() - start, grid
 
-        start = time.perf_counter()
+    def sequential_run(threads):
         finals = {}
-        for body in lrs:
-            for head in lrs:
-                model = mlp()
-                opt = make_optimizer("SGD momentum", by_part(model, {"body": body, "head": head}))
-                finals[body, head] = train(model, opt, data, epochs=args.epochs, device=device)
-        sequential = time.perf_counter() - start
+        with cpu_threads(threads, device):
+            start = time.perf_counter()
+            for body in lrs:
+                for head in lrs:
+                    model = mlp()
+                    opt = make_optimizer("SGD momentum", by_part(model, {"body": body, "head": head}))
+                    finals[body, head] = train(model, opt, data, epochs=args.epochs, device=device)
+            return time.perf_counter() - start, finals
+
+    lr_grid(mlp(), data, lrs[:2], lrs[:2], epochs=1, device=device)          # warm-up
+    threads = args.threads
+    batched_by, sequential_by = {}, {}
+    for t in threads:
+        batched_by[t], grid = batched_run(t)
+        sequential_by[t], finals = sequential_run(t)
+    for t in threads:
+        print(f"{t} thread(s): batched {batched_by[t]:.2f} s, one after another {sequential_by[t]:.2f} s")
+    batched, sequential = min(batched_by.values()), min(sequential_by.values())
     worst = 0.0
     for i, j in [(2, 5), (5, 2)]:
         one = finals[lrs[i], lrs[j]].val_loss[-1]

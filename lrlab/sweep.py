@@ -2,7 +2,8 @@
 
 Introduced in the live-lab lesson. ``lr_grid`` trains every (body lr, head lr) pair of a grid
 as ONE model whose weights carry a leading "configuration" dimension: ``torch.func.vmap`` runs
-``functional_call`` of the ordinary model over the stacked weights, so the 64 small matrix
+``functional_call`` of the ordinary model over the stacked weights (or, for lrlab's own MLP, the
+same stacked weights go through hand-batched ``baddbmm`` products), so the 64 small matrix
 products of a step become a few large ones. Every configuration starts from the same initial
 weights and sees the same batches in the same order as ``lrlab.train.training`` with the same
 seed, and the optimizer update is written out with the formulas torch's SGD (momentum), Adam and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -163,14 +165,19 @@ def _part_of(name: str, parts: tuple[str, str]) -> int:
 
 def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "head"),
             optimizer: str = "SGD momentum", epochs: int = 10, batch_size: int = 32, seed: int = 0,
-            device=None, threads: int | None = 1) -> Grid:
+            device=None, threads: int | None = 1, method: str = "auto") -> Grid:
     """Train ``len(row_lrs) * len(col_lrs)`` copies of ``model`` at once, one per lr pair.
 
     ``parts`` names the two parts (rows get the first part's lr, columns the second's).
     ``optimizer``: ``"SGD momentum"`` (0.9), ``"Adam"`` or ``"AdamW"`` (weight decay 0.01), the
     live lab's choices. Same seed, same batches as ``lrlab.train.training``. ``threads``: CPU
-    threads while training (see ``cpu_threads``).
+    threads while training (see ``cpu_threads``). ``method``: ``"vmap"`` runs the model through
+    ``torch.func.functional_call`` under ``vmap`` (any model without buffers or dropout);
+    ``"auto"`` (default) uses the same stacked weights with hand-batched matrix products
+    (``baddbmm``) when the model is an ``lrlab.models.MLP``: the same numbers, about a third faster.
     """
+    if method not in ("auto", "vmap"):
+        raise ValueError(f"method must be 'auto' or 'vmap', got {method!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     row_lrs, col_lrs = [float(v) for v in row_lrs], [float(v) for v in col_lrs]
@@ -182,11 +189,11 @@ def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "
     device = pick_device(device) if device is None or isinstance(device, str) else device
     with cpu_threads(threads, device):
         return _train_grid(model, data, row_lrs, col_lrs, tuple(parts), optimizer, epochs,
-                           batch_size, seed, device)
+                           batch_size, seed, device, method)
 
 
 def _train_grid(model, data, row_lrs, col_lrs, parts, optimizer, epochs, batch_size, seed,
-                device) -> Grid:
+                device, method) -> Grid:
     start = time.perf_counter()
     torch.manual_seed(seed)
     base = copy.deepcopy(model).to(device)
@@ -205,9 +212,13 @@ def _train_grid(model, data, row_lrs, col_lrs, parts, optimizer, epochs, batch_s
         params.append(p.detach().unsqueeze(0).repeat(n_cfg, *([1] * p.dim())).requires_grad_())
     frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
 
-    def logits(weights, x):
-        return functional_call(base, {**frozen, **dict(zip(names, weights))}, (x,))
-    batched = vmap(logits, in_dims=(0, None))
+    layers = _linear_stack(base, names) if method == "auto" and not frozen else None
+    if layers is not None:
+        batched = functools.partial(_stacked_mlp, layers=layers)
+    else:
+        def logits(weights, x):
+            return functional_call(base, {**frozen, **dict(zip(names, weights))}, (x,))
+        batched = vmap(logits, in_dims=(0, None))
 
     def losses(weights, x, y):
         out = batched(weights, x)                                        # (n_cfg, b, classes)
@@ -245,6 +256,38 @@ def _train_grid(model, data, row_lrs, col_lrs, parts, optimizer, epochs, batch_s
                 time.perf_counter() - start)
 
 
+def _linear_stack(model: nn.Module, names: list[str]):
+    """For an ``lrlab.models.MLP`` of Linear + ReLU blocks: (weight index, bias index, relu?) per
+    layer in forward order; ``None`` for any other model (then ``vmap`` does the batching)."""
+    from .models import MLP
+
+    if not isinstance(model, MLP):
+        return None
+    layers = []
+    for block_name, block in model.body.named_children():
+        if [type(m) for m in block.children()] != [nn.Linear, nn.ReLU]:
+            return None
+        prefix = f"body.{block_name}.linear"
+        layers.append((names.index(f"{prefix}.weight"), names.index(f"{prefix}.bias"), True))
+    layers.append((names.index("head.weight"), names.index("head.bias"), False))
+    return layers if len(layers) * 2 == len(names) else None
+
+
+def _stacked_mlp(weights, x, layers):
+    """Logits of every configuration, (n_cfg, batch, classes), from stacked Linear weights."""
+    h = None
+    for w, b, relu in layers:
+        weight, bias = weights[w], weights[b]                  # (n_cfg, out, in), (n_cfg, out)
+        if h is None:                                          # the input is shared: one GEMM
+            n_cfg, out = weight.shape[:2]
+            h = (x @ weight.flatten(0, 1).T).view(len(x), n_cfg, out).transpose(0, 1) + bias.unsqueeze(1)
+        else:
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        if relu:
+            h = torch.relu(h)
+    return h
+
+
 def _update(optimizer, params, grads, lrs, state, second, t) -> None:
     """One step of every configuration, each with its own lr, using torch's formulas."""
     if optimizer == "SGD momentum":
@@ -252,8 +295,8 @@ def _update(optimizer, params, grads, lrs, state, second, t) -> None:
             if t == 1:
                 buf.copy_(g)
             else:
-                buf.mul_(MOMENTUM).add_(g)
-            p.sub_(lr * buf)
+                torch.add(g, buf, alpha=MOMENTUM, out=buf)      # buf = momentum * buf + g
+            p.addcmul_(lr, buf, value=-1)                       # p -= lr * buf, in one pass
         return
     b1, b2 = BETAS
     bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t

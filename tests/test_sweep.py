@@ -35,8 +35,9 @@ def one_at_a_time(optimizer, body, head, epochs, hidden=(32, 32)):
 @pytest.mark.parametrize("optimizer, lrs", [("SGD momentum", [1e-2, 1e-1]),
                                             ("Adam", [1e-3, 1e-2]),
                                             ("AdamW", [1e-3, 1e-2])])
-def test_each_cell_matches_an_ordinary_run(optimizer, lrs):
-    grid = lr_grid(mlp(hidden=(32, 32)), DATA, lrs, lrs, optimizer=optimizer, epochs=3)
+@pytest.mark.parametrize("method", ["auto", "vmap"])
+def test_each_cell_matches_an_ordinary_run(optimizer, lrs, method):
+    grid = lr_grid(mlp(hidden=(32, 32)), DATA, lrs, lrs, optimizer=optimizer, epochs=3, method=method)
     assert grid.val_loss.shape == (2, 2, 3)
     for i, j in [(0, 1), (1, 0), (1, 1)]:
         hist = one_at_a_time(optimizer, lrs[i], lrs[j], epochs=3)
