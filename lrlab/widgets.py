@@ -374,7 +374,8 @@ class Lab(widgets.VBox):
             artist.remove()
         handles = []
         for i, h in enumerate(earlier + [hist]):
-            colour, current = PALETTE[i % len(PALETTE)], h is hist
+            current = h is hist              # the current run in strong blue, earlier ones in the rest
+            colour = PALETTE[0] if current else PALETTE[1 + i % (len(PALETTE) - 1)]
             x = range(1, h.epochs + 1)
             style = dict(color=colour, alpha=1.0 if current else 0.35, lw=1.8, animated=current)
             (train_line,) = ax.plot(x, h.train_loss, "-", label=h.label or f"run {i + 1}", **style)
