@@ -8,20 +8,24 @@ The rules are checked in this order, and the first that fires gives the verdict:
    next by more than 25 % and more than 0.1 (a spike: the curve bounces); or, within the first
    three epochs, one optimizer step's loss reached 1.5 times the loss of the very first step (the
    model was thrown off and may now sit at chance level, where epoch curves alone look flat).
-2. **overfitting** — validation loss went back up: the mean of its last epochs lies more than
-   10 % and more than 0.05 above its best, while the train/validation gap widened; or the
-   validation loss ends at least twice the train loss and 0.3 above it.
-   (Checked after overfitting:) validation loss spiked at least twice, as defined above, while
-   train loss fell smoothly — **diverging** too; one lone validation bump is noise.
-3. **too slow** — train loss is still above half its first-epoch value.
-4. **healthy** — none of the above: both losses fell without spikes.
+2. **overfitting** — validation loss went back up: the mean of its last three epochs lies more
+   than 10 % and more than 0.05 above its best, while the train/validation gap widened; or the
+   validation loss ends more than twice the train loss and more than 0.3 above it.
+3. **diverging**, again — the validation loss spiked (as in 1) at least twice while the train
+   loss fell smoothly; one lone validation bump is noise. (Checked after overfitting, because an
+   overfitting model's validation loss wobbles too.)
+4. **too slow** — train loss is still above half its first-epoch value.
+5. **healthy** — none of the above: both losses fell without spikes. When the train loss is
+   still falling more than 0.02 per epoch at the end, the reason says more epochs would help.
 
 ``evidence`` holds the numbers behind the verdict: the gap (validation minus train) per epoch
-and its slope over the last epochs, the spikes, the relative slope of each curve at the end, and
+and its slope over the last epochs, the spikes, the slope of each curve at the end (relative to
+its last value), the largest step loss over the first step's (``step_spike``), and
 each group's update-to-weight ratio (how far a group's weights moved in an epoch, relative to
 their size). A diverging run blames the group with the largest ratio in epoch 1: once a run is
-thrown off every group makes big moves, so later epochs no longer point at the culprit. A group whose peak ratio is under a tenth of the busiest group's is named as
-*barely moving*, whatever the verdict: that is how a too-low lr on one group shows.
+thrown off every group makes big moves, so later epochs no longer point at the culprit. A group
+whose peak ratio is under a tenth of the busiest group's is named as *barely moving* (in a too
+slow or healthy verdict): that is how a too-low lr on one group shows.
 """
 from __future__ import annotations
 
