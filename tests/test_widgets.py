@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 
 import pytest
 import torch
@@ -183,3 +184,47 @@ def test_wrong_part_name_fails_at_creation():
         Lab(mlp(hidden=(8,)), {"trunk": 1e-2}, run_now=False)
     with pytest.raises(TypeError):
         Lab("not a model", run_now=False)
+
+
+def test_in_a_real_kernel_a_newer_slider_value_cancels_the_running_one():
+    """The frontend's view: comm messages reach an ipykernel while the lab trains (asyncio)."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", env={**__import__("os").environ,
+                                                          "CUDA_VISIBLE_DEVICES": ""})
+    try:
+        def run(code: str) -> str:
+            msg_id, out = kc.execute(code), []
+            while True:
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                elif msg["msg_type"] == "error":
+                    raise AssertionError(msg["content"]["evalue"])
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    return "".join(out)
+
+        slider = run("from lrlab.models import mlp\nfrom lrlab.widgets import Lab\n"
+                     "lab = Lab(mlp(hidden=(64,)), epochs=60, run_now=False)\n"
+                     "print(lab.sliders['body'].model_id, end='')")
+
+        def move(value):   # what the browser sends when a slider is released
+            kc.session.send(kc.shell_channel.socket, "comm_msg", {
+                "comm_id": slider, "data": {"method": "update", "state": {"value": value},
+                                            "buffer_paths": []}})
+        move(1e-2)
+        deadline = time.monotonic() + 60
+        while "training" not in run("print(lab.status.value)"):   # cells run between epochs
+            assert time.monotonic() < deadline, "the run never started"
+        move(5e-2)                 # the run for 1e-2 is under way when the newer value arrives
+        deadline = time.monotonic() + 60
+        while "5e-2" not in (labels := run("print([h.label for h in lab.runs])")):
+            assert time.monotonic() < deadline, labels
+            time.sleep(0.5)
+        assert "1e-2" not in labels, f"the stale run finished: {labels}"
+        assert run("print(lab.output.outputs)").strip() == "()"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
