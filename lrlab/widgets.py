@@ -147,7 +147,7 @@ class Lab(widgets.VBox):
                                         description="dataset", style=style,
                                         layout=widgets.Layout(width="200px"))
         self.clear_button = widgets.Button(description="Clear runs", tooltip="forget earlier runs")
-        self.image = widgets.Image(format="png", layout=widgets.Layout(width="560px"))
+        self.image = widgets.Image(format="png")                 # shown at its own size: crisp
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
         for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
