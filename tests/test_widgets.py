@@ -54,7 +54,7 @@ def test_one_line_lab_has_a_slider_per_part_and_draws_a_healthy_default():
     assert list(lab.dataset.options) == ["normal", "tiny", "leaky"]
     assert len(lab.runs) == 1 and bytes(lab.image.value).startswith(PNG)
     status = lab.status.value
-    assert "healthy" in status and "cpu" in status and "val" in status, status
+    assert "healthy" in status and f"<b>{lab.device}</b>" in status and "val" in status, status
     assert lab.runs[0].lrs[0] == [DEFAULT_LR, DEFAULT_LR]
 
 
