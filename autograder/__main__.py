@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="use DIR as the instructor folder and keep it")
     d.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 30)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--include-solution", action="store_true",
+                   help="also grade each solutions/ notebook, as student _solution")
     one = sub.add_parser("_grade-one", parents=[common])  # internal: one student, in a child
     one.add_argument("args", nargs=2)
     one.add_argument("--timeout", type=int, default=None)
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from .demo import demo
             print(demo(args.assignment, jobs=args.jobs, keep=args.keep, timeout=args.timeout,
-                       progress=not args.quiet))
+                       progress=not args.quiet, include_solution=args.include_solution))
         elif args.command == "_grade-one":
             from .grade import grade_one_main
             return grade_one_main(_course(args), *args.args)

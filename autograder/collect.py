@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .course import AutograderError, Course
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 
 
 def _student_id(name: str) -> str:

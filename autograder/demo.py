@@ -19,7 +19,8 @@ def sample_assignments() -> list[str]:
 
 
 def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | None = None,
-         progress: bool = True, timeout: int | None = None) -> str:
+         progress: bool = True, timeout: int | None = None,
+         include_solution: bool = False) -> str:
     from .collect import collect
     from .export import export
     from .feedback import feedback
@@ -46,6 +47,8 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             staged.mkdir(parents=True)
             for f in sorted((SAMPLES / a).glob("*.ipynb")):
                 shutil.copy(f, staged / f.name)
+            if include_solution:  # the instructor's own notebook, handed in as student "_solution"
+                shutil.copy(course.source / a / f"{a}.ipynb", staged / "_solution.ipynb")
             collect(course, a, staged, quiet=True)
             grade(course, a, jobs=jobs, progress=progress)
             feedback(course, a)

@@ -82,9 +82,10 @@ def _source_cells(course: Course, assignment: str, notebook: str) -> dict:
     from nbgrader.utils import compute_checksum
     with _gradebook(course) as gb:
         nb = gb.find_notebook(notebook, assignment)
-        tests = {c.name for c in nb.grade_cells}
+        answers = {c.name for c in nb.solution_cells}  # incl. manually graded answers: editable
+        tests = {c.name for c in nb.grade_cells} - answers
         cells = {c.name: ({c.checksum}, c.name in tests) for c in nb.source_cells
-                 if c.locked or c.name in tests}
+                 if (c.locked or c.name in tests) and c.name not in answers}
     released = course.step(".release") / assignment / f"{notebook}.ipynb"
     if released.exists():
         for cell in nbformat.read(released, as_version=4).cells:

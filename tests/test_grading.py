@@ -38,7 +38,7 @@ def graded(tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "demo", "--keep", str(folder), "--jobs", "2",
-         "--timeout", "10", "--quiet"],
+         "--timeout", "10", "--quiet", "--include-solution"],
         cwd=elsewhere, capture_output=True, text=True, timeout=1500,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -78,19 +78,41 @@ def test_sample_grades_as_expected(graded, assignment, student):
         assert any(want in f for want in expected["flags"]), f"unexpected flag {f!r}"
 
 
+def _auto_points(assignment: str) -> float:
+    """Points of the autograded test cells (manually graded answers score 0 until graded)."""
+    import nbformat
+    total = 0.0
+    for path in (ROOT / "solutions" / assignment).glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                total += float(meta.get("points", 0))
+    return total
+
+
 def test_perfect_is_full_marks_untouched_is_zero(graded):
     folder, _ = graded
     for a in _assignments():
         perfect = json.loads((folder / "flags" / a / "perfect.json").read_text())
         untouched = json.loads((folder / "flags" / a / "untouched.json").read_text())
-        assert perfect["score"] == perfect["max_score"] > 0
+        assert perfect["score"] == _auto_points(a) > 0, f"{a}: perfect is not full (autograded) marks"
         assert untouched["score"] == 0
+
+
+def test_solution_notebook_grades_to_full_marks(graded):
+    folder, _ = graded
+    for a in _assignments():
+        r = json.loads((folder / "flags" / a / "_solution.json").read_text())
+        assert r["status"] == "graded" and r["flags"] == [], r["flags"]
+        assert r["score"] == _auto_points(a) > 0, \
+            f"solutions/{a} scores {r['score']} of {_auto_points(a)} autograded points"
 
 
 def test_export_has_a_row_per_sample_with_flags(graded):
     folder, _ = graded
     with open(folder / "grades.csv", newline="") as f:
-        rows = {(r["assignment"], r["student"]): r for r in csv.DictReader(f)}
+        rows = {(r["assignment"], r["student"]): r for r in csv.DictReader(f)
+                if r["student"] != "_solution"}
     assert set(rows) == set(CASES)
     for (a, s), row in rows.items():
         e = _expected(a)[s]
@@ -111,7 +133,9 @@ def test_feedback_shows_no_hidden_test_or_key(graded):
         assert secret, f"{a} has no hidden tests"
         for html in (folder / "feedback").glob(f"*/{a}/*.html"):
             text = html.read_text(encoding="utf-8")
-            assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+            assert "BEGIN HIDDEN TESTS" not in text
+            if html.parent.parent.name != "_solution":  # the solution's own cells show its markers
+                assert "BEGIN SOLUTION" not in text
             assert not leaks(text, secret), f"{html.relative_to(folder)} shows hidden lines"
             checked += 1
         graded_samples = [s for s, e in _expected(a).items() if e.get("status", "graded") == "graded"]
@@ -126,7 +150,7 @@ def test_gradebook_intact_and_demo_prints_table(graded):
     finally:
         con.close()
     assert stdout.splitlines()[0].split() == ["student", "assignment", "score", "status", "flags"]
-    for a, s in CASES:
+    for a, s in CASES + [(a, "_solution") for a in _assignments()]:
         assert any(line.split()[:2] == [s, a] for line in stdout.splitlines()), f"{s} not in table"
 
 
