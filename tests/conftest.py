@@ -6,8 +6,14 @@ import tomllib
 from pathlib import Path
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")  # tests draw figures without a screen
+# The course's models are tiny: one CPU thread is fastest, and a second thread spins and slows
+# everything 5-30x when the 2-core CI runner is busy. Kernels and graders started by the tests
+# inherit the variable.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"

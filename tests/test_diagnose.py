@@ -5,14 +5,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models train fastest on one thread, and do not slow to a crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 from lrlab import data, diagnose as dg, groups
 from lrlab.models import mlp
 from lrlab.train import History, train

@@ -2,15 +2,6 @@
 import pytest
 import torch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models train fastest on one thread, and do not slow to a crawl on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 from lrlab import data, groups, pretrained
 from lrlab.train import evaluate
 

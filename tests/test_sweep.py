@@ -17,15 +17,6 @@ from lrlab.widgets import make_optimizer
 DATA = preset("normal")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """Tiny models: one thread is fastest, and on a shared 2-core runner extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def one_at_a_time(optimizer, body, head, epochs, hidden=(32, 32)):
     model = mlp(hidden=hidden)
     opt = make_optimizer(optimizer, by_part(model, {"body": body, "head": head}))

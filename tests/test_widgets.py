@@ -15,15 +15,6 @@ from lrlab.widgets import DEFAULT_LR, Lab, lab as make_lab, top_parts
 PNG = b"\x89PNG"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """Tiny models: one thread is fastest, and on a shared 2-core runner extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def small_lab():
     """A quick lab: 3 epochs, so each run takes a few hundredths of a second."""
