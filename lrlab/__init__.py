@@ -1,9 +1,10 @@
 """lrlab: helpers for the course on learning-rate differentials in PyTorch.
 
 Modules, one job each: ``data`` (bundled digits), ``models`` (models with named parts),
-``groups`` (build, audit and describe parameter groups), ``train`` (a seeded loop that
-records a ``History``), ``diagnose`` (read a History), ``plots`` (loss curves),
-``widgets`` (the live lab), ``sweep`` (batched lr grids) and ``quiz`` (self-check).
+``pretrained`` (the shipped pretrained body), ``groups`` (build, audit and describe parameter
+groups), ``train`` (a seeded loop that records a ``History``), ``freeze`` (freezing and proving
+it), ``diagnose`` (read a History), ``plots`` (loss curves), ``widgets`` (the live lab),
+``sweep`` (batched lr grids) and ``quiz`` (self-check).
 """
 
 __version__ = "0.1.0"
