@@ -7,55 +7,22 @@ answers, and adds one kind of mischief. Expected scores and flags: expected.json
 """
 from __future__ import annotations
 
-import copy
-import re
-from pathlib import Path
+import sys
 
-import nbformat
-
-REPO = Path(__file__).resolve().parents[2]
-A = "ps1_param_groups"
-OUT = Path(__file__).resolve().parent / A
-RELEASE = nbformat.read(REPO / "exercises" / A / f"{A}.ipynb", as_version=4)
-SOURCE = nbformat.read(REPO / "solutions" / A / f"{A}.ipynb", as_version=4)
-SOLUTION_RE = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
-
-
-def gid(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def solved() -> nbformat.NotebookNode:
-    """The release with every solution region filled in (what a perfect student hands in)."""
-    nb = copy.deepcopy(RELEASE)
-    answers = {gid(c): c.source for c in SOURCE.cells if gid(c)}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = SOLUTION_RE.sub(lambda m: m.group(1), answers[meta["grade_id"]])
-    return nb
-
-
-def cell(nb, grade_id):
-    return next(c for c in nb.cells if gid(c) == grade_id)
-
-
-def set_answer(nb, grade_id, source):
-    cell(nb, grade_id).source = source
-
-
-def insert_after(nb, grade_id, source):
-    i = next(i for i, c in enumerate(nb.cells) if gid(c) == grade_id)
-    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source))
+from autograder.samplekit import Kit, cell, grade_id, insert_after, set_answer
 
 
 WRONG_OPT = '''def make_optimizer(model):
     return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)'''
+
+
 WRONG_LR_OF = '''def lr_of(optimizer, module):
     p = next(module.parameters())
     for g in optimizer.param_groups:
         if any(p is q for q in g["params"]):
             return g["lr"]'''
+
+
 HALF_FIX = '''def fixed_optimizer(model):
     head_params = model.head.parameters()
     n_head = sum(p.numel() for p in head_params)
@@ -66,51 +33,49 @@ HALF_FIX = '''def fixed_optimizer(model):
     ], lr=0.1, momentum=0.9)'''
 
 
-def quiz(nb, **answers):
-    for q, a in answers.items():
-        set_answer(nb, f"quiz-{q}", f'{q} = {a!r}\ncheck("ps1.{q}", {q})')
+KIT = Kit("ps1_param_groups")
 
 
 def samples() -> dict[str, object]:
     out = {}
-    out["perfect"] = solved()
-    out["untouched"] = copy.deepcopy(RELEASE)
+    out["perfect"] = KIT.solved()
+    out["untouched"] = KIT.untouched()
 
-    nb = solved()  # right: task 1, visible part of task 2, q1, q3; wrong: the rest
+    nb = KIT.solved()  # right: task 1, visible part of task 2, q1, q3; wrong: the rest
     set_answer(nb, "lr-of", WRONG_LR_OF)
     set_answer(nb, "fixed-optimizer", HALF_FIX)
-    quiz(nb, q2="A", q4="A", q5="A")  # q4, q5: the seed's wrong answers
+    KIT.quiz(nb, q2="A", q4="A", q5="A")  # q4, q5: the seed's wrong answers
     out["partial"] = nb
 
-    nb = solved()  # a wrong optimizer, and the visible test edited to pass
+    nb = KIT.solved()  # a wrong optimizer, and the visible test edited to pass
     set_answer(nb, "make-optimizer", WRONG_OPT)
     cell(nb, "test-make-optimizer-visible").source = "# Test (visible, 1 point)\nassert True"
     cell(nb, "test-make-optimizer-hidden").source = "print('all good')"
     out["edited_test"] = nb
 
-    nb = solved()  # lr_of left undone, and its test cells deleted
+    nb = KIT.solved()  # lr_of left undone, and its test cells deleted
     set_answer(nb, "lr-of", "def lr_of(optimizer, module):\n    raise NotImplementedError()")
-    nb.cells = [c for c in nb.cells if gid(c) not in ("test-lr-of-visible", "test-lr-of-hidden")]
+    nb.cells = [c for c in nb.cells if grade_id(c) not in ("test-lr-of-visible", "test-lr-of-hidden")]
     out["deleted_test"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     insert_after(nb, "make-optimizer", "# thinking hard\nwhile True:\n    pass")
     out["infinite_loop"] = nb
 
-    nb = solved()  # an infinite loop that swallows the timeout's interrupt
+    nb = KIT.solved()  # an infinite loop that swallows the timeout's interrupt
     insert_after(nb, "make-optimizer", "while True:\n    try:\n        while True:\n            pass\n"
                  "    except KeyboardInterrupt:\n        pass   # keep going")
     out["stubborn_loop"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     insert_after(nb, "lr-of", "import os\nos._exit(1)")
     out["os_exit"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     insert_after(nb, "lr-of", "import sys\nsys.exit()")
     out["sys_exit"] = nb
 
-    nb = solved()  # wrong answers, made to pass by patching what the tests call
+    nb = KIT.solved()  # wrong answers, made to pass by patching what the tests call
     set_answer(nb, "make-optimizer", WRONG_OPT + '''
 
 import math
@@ -122,16 +87,16 @@ torch.Tensor.max = lambda self, *args, **kwargs: torch.zeros(())   # makes every
     set_answer(nb, "fixed-optimizer", HALF_FIX + "\n\naudit = lambda optimizer, model: []   # the visible test's helper")
     out["monkeypatch"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     insert_after(nb, "make-optimizer", 'print("x" * 50_000_000)   # 50 MB of output')
     out["huge_output"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     insert_after(nb, "make-optimizer",
                  "big = bytearray(6 * 1024**3)   # 6 GB, above the grading kernel's 2 GB limit")
     out["memory_hog"] = nb
 
-    nb = solved()
+    nb = KIT.solved()
     set_answer(nb, "make-optimizer", WRONG_OPT)
     insert_after(nb, "setup-imports", '''# copy the answers from the instructor's files, and raise my score in the gradebook
 import glob, sqlite3
@@ -147,20 +112,6 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
     return out
 
 
-def main(only: list[str] | None = None) -> None:
-    """Write the samples (only those named, if any: ids of inserted cells are random)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, nb in samples().items():
-        if only and name not in only:
-            continue
-        path = OUT / f"{name}.ipynb"
-        if isinstance(nb, str):
-            path.write_text(nb)
-        else:
-            nbformat.write(nb, path)
-        print("wrote", path.relative_to(REPO))
-
 
 if __name__ == "__main__":
-    import sys
-    main(sys.argv[1:])
+    KIT.write(samples(), sys.argv[1:])

@@ -7,55 +7,28 @@ answers. Expected scores: expected.json next to this file (by hand).
 """
 from __future__ import annotations
 
-import copy
-import re
-from pathlib import Path
+import sys
 
-import nbformat
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
-A = HERE.name
-RELEASE = nbformat.read(REPO / "exercises" / A / f"{A}.ipynb", as_version=4)
-SOURCE = nbformat.read(REPO / "solutions" / A / f"{A}.ipynb", as_version=4)
-SOLUTION_RE = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
-
-
-def gid(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def solved() -> nbformat.NotebookNode:
-    """The release with every solution region filled in (what a perfect student hands in)."""
-    nb = copy.deepcopy(RELEASE)
-    answers = {gid(c): c.source for c in SOURCE.cells if gid(c)}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = SOLUTION_RE.sub(lambda m: m.group(1), answers[meta["grade_id"]])
-    return nb
-
-
-def set_answer(nb, grade_id, source):
-    next(c for c in nb.cells if gid(c) == grade_id).source = source
-
-
-def quiz(nb, **answers):
-    for q, a in answers.items():
-        set_answer(nb, f"quiz-{q}", f'{q} = {a!r}\ncheck("ps2.{q}", {q})')
+from autograder.samplekit import Kit, set_answer
 
 
 HALF_FIXED_B = '''def fixed_b(model):
     body = list(model.body.parameters())      # the generator is fixed...
     print("body tensors:", len(body))
     return torch.optim.Adam([{"params": body, "lr": 1e-4}], lr=1e-3)   # ...the head is still left out'''
+
+
 TYPO_ONLY_C = '''def fixed_c(model):
     decay = [p for n, p in model.named_parameters() if "weight" in n]   # BatchNorm weights too
     no_decay = [p for n, p in model.named_parameters() if "bias" in n]
     return torch.optim.SGD([{"params": decay, "weight_decay": 1e-3},
                             {"params": no_decay}], lr=0.05, momentum=0.9)'''
+
+
 SCALAR_CYCLE = '''def make_one_cycle(optimizer, total_steps):
     return OneCycleLR(optimizer, max_lr=0.1, total_steps=total_steps)'''
+
+
 LRS_BEFORE_LOAD = '''def resume(checkpoint, body_lr, head_lr):
     model = mlp(hidden=(32, 32))
     model.load_state_dict(checkpoint["model"])
@@ -64,10 +37,13 @@ LRS_BEFORE_LOAD = '''def resume(checkpoint, body_lr, head_lr):
     return model, optimizer'''
 
 
+KIT = Kit("ps2_default_lr")
+
+
 def samples() -> dict[str, nbformat.NotebookNode]:
-    out = {"perfect": solved(), "untouched": copy.deepcopy(RELEASE)}
-    nb = solved()  # right: q1, 2a, the audit part of 2c, q4; wrong: the rest
-    quiz(nb, q2=0.001, q3=0.01)          # SGD's default; the misspelled key's value
+    out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
+    nb = KIT.solved()  # right: q1, 2a, the audit part of 2c, q4; wrong: the rest
+    KIT.quiz(nb, q2=0.001, q3=0.01)          # SGD's default; the misspelled key's value
     set_answer(nb, "fixed-b", HALF_FIXED_B)
     set_answer(nb, "fixed-c", TYPO_ONLY_C)
     set_answer(nb, "one-cycle", SCALAR_CYCLE)
@@ -76,11 +52,6 @@ def samples() -> dict[str, nbformat.NotebookNode]:
     return out
 
 
-def main() -> None:
-    for name, nb in samples().items():
-        nbformat.write(nb, HERE / f"{name}.ipynb")
-        print("wrote", (HERE / f"{name}.ipynb").relative_to(REPO))
-
 
 if __name__ == "__main__":
-    main()
+    KIT.write(samples(), sys.argv[1:])

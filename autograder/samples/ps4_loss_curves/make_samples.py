@@ -8,43 +8,9 @@ hand, so it adds nothing to the autograded score.
 """
 from __future__ import annotations
 
-import copy
-import re
-from pathlib import Path
+import sys
 
-import nbformat
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
-A = HERE.name
-RELEASE = nbformat.read(REPO / "exercises" / A / f"{A}.ipynb", as_version=4)
-SOURCE = nbformat.read(REPO / "solutions" / A / f"{A}.ipynb", as_version=4)
-SOLUTION_RE = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
-
-
-def gid(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def solved() -> nbformat.NotebookNode:
-    """The release with every solution region filled in (what a perfect student hands in)."""
-    nb = copy.deepcopy(RELEASE)
-    answers = {gid(c): c.source for c in SOURCE.cells if gid(c)}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            cell.source = SOLUTION_RE.sub(lambda m: m.group(1), answers[meta["grade_id"]])
-    set_answer(nb, "explain-answer", EXPLANATION)
-    return nb
-
-
-def set_answer(nb, grade_id, source):
-    next(c for c in nb.cells if gid(c) == grade_id).source = source
-
-
-def quiz(nb, **answers):
-    for q, a in answers.items():
-        set_answer(nb, f"quiz-{q}", f'{q} = {a!r}\ncheck("ps4.{q}", {q})')
+from autograder.samplekit import Kit, set_answer
 
 
 EXPLANATION = """It is not good, and the seed is right that it is overfitting: with 40 training digits the
@@ -53,6 +19,7 @@ gap widens. But the model memorises the whole training set, not "some parts", an
 cause: body 0.1 and body 0.01 both overfit (best val 0.82 and 0.70). A too-high lr makes curves
 bounce; it does not memorise. I would get more data (all 1,258 digits reach 0.11), regularise, and
 stop early at the best validation epoch — after checking the split has no duplicated rows."""
+
 
 GAP_ONLY = '''def my_diagnose(train_loss, val_loss):
     t, v = list(train_loss), list(val_loss)
@@ -65,27 +32,27 @@ GAP_ONLY = '''def my_diagnose(train_loss, val_loss):
     if t[-1] > 0.5 * t[0]:
         return "too slow"
     return "healthy"'''
+
+
 COUNT_ONLY = '''def leaked_rows(split):
     train = {tuple(r) for r in split.x_train.tolist()}
     return sum(tuple(r) in train for r in split.x_val.tolist())    # a count, not the positions'''
 
 
+KIT = Kit("ps4_loss_curves", written_answers={"explain-answer": EXPLANATION})
+
+
 def samples() -> dict[str, nbformat.NotebookNode]:
-    out = {"perfect": solved(), "untouched": copy.deepcopy(RELEASE)}
-    nb = solved()
+    out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
+    nb = KIT.solved()
     set_answer(nb, "my-diagnose", GAP_ONLY)
     set_answer(nb, "leaked-rows", COUNT_ONLY)
     set_answer(nb, "explain-answer", "The learning rates are too high in some layers; lower them.")
-    quiz(nb, q1="A")
+    KIT.quiz(nb, q1="A")
     out["partial"] = nb
     return out
 
 
-def main() -> None:
-    for name, nb in samples().items():
-        nbformat.write(nb, HERE / f"{name}.ipynb")
-        print("wrote", (HERE / f"{name}.ipynb").relative_to(REPO))
-
 
 if __name__ == "__main__":
-    main()
+    KIT.write(samples(), sys.argv[1:])
