@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from lrlab.groups import by_part
 from lrlab.models import mlp
-from lrlab.sweep import cpu_threads
+from lrlab.train import cpu_threads
 from lrlab.widgets import Lab, make_optimizer
 
 

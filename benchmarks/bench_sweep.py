@@ -20,8 +20,8 @@ import torch
 from lrlab.data import preset
 from lrlab.groups import by_part
 from lrlab.models import mlp
-from lrlab.sweep import cpu_threads, lr_grid
-from lrlab.train import train
+from lrlab.sweep import lr_grid
+from lrlab.train import cpu_threads, train
 from lrlab.widgets import make_optimizer
 
 

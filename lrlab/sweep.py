@@ -14,7 +14,6 @@ rounding (``tests/test_sweep.py`` checks it).
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import math
@@ -27,38 +26,10 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .data import Split
-from .train import History, pick_device
+from .train import History, cpu_threads, pick_device
 
 OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
-MOMENTUM, BETAS, EPS, ADAMW_DECAY = 0.9, (0.9, 0.999), 1e-8, 0.01   # as in lrlab.widgets
-
-
-_active = 0             # runs in flight that changed torch's thread count (lab runs and grids)
-_threads_before = 0
-
-
-@contextlib.contextmanager
-def cpu_threads(threads: int | None, device) -> None:
-    """Run with ``threads`` CPU threads, then restore torch's own setting (``None``: leave it).
-
-    These models are small: one thread is about as fast as two, and on a busy or shared CPU
-    extra threads spin while they wait for each other and can make a run ten times slower.
-    Nested and interleaved runs (a cancelled lab run still unwinding) restore it once, last."""
-    global _active, _threads_before
-    if threads is None or torch.device(device).type != "cpu":
-        yield
-        return
-    if _active == 0:
-        _threads_before = torch.get_num_threads()
-    _active += 1
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        _active -= 1
-        if _active == 0 and torch.get_num_threads() != _threads_before:
-            torch.set_num_threads(_threads_before)
+MOMENTUM, BETAS, EPS, ADAMW_DECAY = 0.9, (0.9, 0.999), 1e-8, 0.01   # the live lab uses the same
 
 
 @dataclass

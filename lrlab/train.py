@@ -6,6 +6,7 @@ fraction of a second and the live lab can retrain on every slider move.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,34 @@ def pick_device(prefer: str | None = None) -> torch.device:
         raise ValueError(f"device {prefer!r} is not available here; "
                          f"available: {', '.join(k for k, ok in available.items() if ok)}")
     return torch.device(prefer)
+
+
+_active = 0             # runs in flight that changed torch's thread count (lab runs and grids)
+_threads_before = 0
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None, device) -> Iterator[None]:
+    """Run with ``threads`` CPU threads, then restore torch's own setting (``None``: leave it).
+
+    These models are small: one thread is about as fast as two, and on a busy or shared CPU
+    extra threads spin while they wait for each other and can make a run ten times slower.
+    Nested and interleaved runs (a cancelled lab run still unwinding) restore it once, last."""
+    global _active, _threads_before
+    if threads is None or torch.device(device).type != "cpu":
+        yield
+        return
+    if _active == 0:
+        _threads_before = torch.get_num_threads()
+    _active += 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        _active -= 1
+        if _active == 0 and torch.get_num_threads() != _threads_before:
+            torch.set_num_threads(_threads_before)
 
 
 @dataclass

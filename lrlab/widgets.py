@@ -48,10 +48,9 @@ from . import data as lrdata
 from .diagnose import diagnose
 from .groups import by_part
 from .plots import PALETTE
-from .sweep import cpu_threads
-from .train import History, pick_device, training
+from .sweep import ADAMW_DECAY, MOMENTUM, OPTIMIZERS
+from .train import History, cpu_threads, pick_device, training
 
-OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
 LR_MIN_EXP, LR_MAX_EXP = -5, 0          # sliders span 1e-5 .. 1
 DEFAULTS = {"optimizer": "SGD momentum", "epochs": 10, "seed": 0, "dataset": "normal"}
 DEFAULT_LR = 3e-2                       # SGD momentum 0.9, 10 epochs: a healthy run on digits
@@ -63,11 +62,11 @@ FRAME_INTERVAL_S = 0.12                 # at most one live frame per this many s
 def make_optimizer(name: str, groups: list[dict]) -> torch.optim.Optimizer:
     """The lab's optimizer choices: SGD with momentum 0.9, Adam, AdamW (weight decay 0.01)."""
     if name == "SGD momentum":
-        return torch.optim.SGD(groups, lr=DEFAULT_LR, momentum=0.9)
+        return torch.optim.SGD(groups, lr=DEFAULT_LR, momentum=MOMENTUM)
     if name == "Adam":
         return torch.optim.Adam(groups)
     if name == "AdamW":
-        return torch.optim.AdamW(groups, weight_decay=0.01)
+        return torch.optim.AdamW(groups, weight_decay=ADAMW_DECAY)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
