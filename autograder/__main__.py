@@ -33,8 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--jobs", "-j", type=int, default=1, help="students graded at once (default 1)")
     g.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 30)")
     g.add_argument("--memory-mb", type=int, default=None,
-                   help="memory limit per grading kernel in MiB (default 2048)")
+                   help="memory limit per process of a grading kernel in MiB (default 2048)")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run grading kernels without the bubblewrap sandbox (trusted work only)")
+    g.add_argument("--gpu", action="store_true", help="let grading kernels use the GPU")
     f = sub.add_parser("feedback", parents=[common], help="HTML feedback per student")
     f.add_argument("assignment")
     f.add_argument("--student", action="append", default=None, metavar="ID")
@@ -50,10 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--include-solution", action="store_true",
                    help="also grade each solutions/ notebook, as student _solution")
-    one = sub.add_parser("_grade-one", parents=[common])  # internal: one student, in a child
-    one.add_argument("args", nargs=2)
-    one.add_argument("--timeout", type=int, default=None)
-    one.add_argument("--memory-mb", type=int, default=None)
+    d.add_argument("--no-sandbox", action="store_true", help="as for grade")
+    w = sub.add_parser("_worker", parents=[common])  # internal: a grading worker of the batch
+    w.add_argument("assignment")
+    w.add_argument("--timeout", type=int, default=None)
+    w.add_argument("--memory-mb", type=int, default=None)
+    w.add_argument("--no-sandbox", action="store_true")
+    w.add_argument("--gpu", action="store_true")
     return p
 
 
@@ -64,7 +70,8 @@ def _course(args) -> Course:
     if getattr(args, "timeout", None):
         kw["timeout"] = args.timeout
     if getattr(args, "memory_mb", None):
-        kw["memory_mb"] = args.memory_mb
+        from .sandbox import Limits
+        kw["limits"] = Limits(memory_mb=args.memory_mb)
     return Course(**kw)
 
 
@@ -93,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             from .grade import grade, summary
             course = _course(args)
             results = grade(course, course.check_assignment(args.assignment),
-                            students=args.student, jobs=args.jobs, progress=not args.quiet)
+                            students=args.student, jobs=args.jobs, progress=not args.quiet,
+                            sandbox=not args.no_sandbox, gpu=args.gpu)
             print(summary(results))
         elif args.command == "feedback":
             from .feedback import feedback
@@ -108,10 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from .demo import demo
             print(demo(args.assignment, jobs=args.jobs, keep=args.keep, timeout=args.timeout,
-                       progress=not args.quiet, include_solution=args.include_solution))
-        elif args.command == "_grade-one":
-            from .grade import grade_one_main
-            return grade_one_main(_course(args), *args.args)
+                       progress=not args.quiet, include_solution=args.include_solution,
+                       sandbox=not args.no_sandbox))
+        elif args.command == "_worker":
+            import asyncio
+            from .worker import serve
+            return asyncio.run(serve(_course(args), args.assignment, sandbox=not args.no_sandbox,
+                                     gpu=args.gpu))
     except AutograderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

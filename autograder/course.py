@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .sandbox import Limits
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -27,8 +29,7 @@ class Course:
     instructor: Path = field(default_factory=lambda: Path(
         os.environ.get("LRLAB_INSTRUCTOR", REPO / "instructor")))
     timeout: int = 30               # seconds per cell, then the cell is interrupted
-    memory_mb: int = 2048           # address-space limit of each grading kernel
-    cpu_seconds: int = 600          # CPU-time limit of each grading kernel
+    limits: Limits = field(default_factory=Limits)   # memory, processes, scratch, ... per student
     max_output_bytes: int = 200_000  # per cell; larger outputs are cut and flagged
     course_id: str = "lrlab"
 
@@ -101,18 +102,18 @@ class Course:
         c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
         c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
         c.ClearHiddenTests.enforce_metadata = True
-        # autograde: restore edited and deleted test cells; bounded kernels; bounded output
+        # autograde (autograder.worker runs nbgrader's preprocessors itself): restore edited and
+        # deleted test cells; bounded output
         c.OverwriteCells.add_missing_cells = True
-        c.Execute.timeout = self.timeout
-        c.Execute.interrupt_on_timeout = True
-        c.Execute.execute_retries = 0
-        c.LimitedKernelManager.memory_mb = self.memory_mb
-        c.LimitedKernelManager.cpu_seconds = self.cpu_seconds
-        c.CapOutput.max_bytes = self.max_output_bytes
         c.LimitOutput.max_lines = 1000
-        c.Autograde.autograde_preprocessors = pp.autograde_preprocessors()
+        # feedback: hidden tests redacted, no script or event handler from a student's notebook
         c.GenerateFeedback.preprocessors = pp.feedback_preprocessors()
+        c.HTMLExporter.sanitize_html = True
         return c
+
+    def coursedir(self, *, release_to: Path | None = None):
+        from nbgrader.coursedir import CourseDirectory
+        return CourseDirectory(config=self.config(release_to=release_to))
 
     def api(self, *, release_to: Path | None = None):
         from nbgrader.apps.api import NbGraderAPI

@@ -20,7 +20,7 @@ def sample_assignments() -> list[str]:
 
 def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | None = None,
          progress: bool = True, timeout: int | None = None,
-         include_solution: bool = False) -> str:
+         include_solution: bool = False, sandbox: bool = True) -> str:
     from .collect import collect
     from .export import export
     from .feedback import feedback
@@ -50,7 +50,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             if include_solution:  # the instructor's own notebook, handed in as student "_solution"
                 shutil.copy(course.source / a / f"{a}.ipynb", staged / "_solution.ipynb")
             collect(course, a, staged, quiet=True)
-            grade(course, a, jobs=jobs, progress=progress)
+            grade(course, a, jobs=jobs, progress=progress, sandbox=sandbox)
             feedback(course, a)
         out, data = export(course)
         rows = [(r["student"], r["assignment"], f"{r['score']}/{r['max_score']}", r["status"],

@@ -1,18 +1,47 @@
-"""``feedback``: one HTML page per student, with hidden tests and answer keys redacted.
+"""``feedback``: one HTML page per student: hidden tests redacted, nothing from the student live.
 
-nbgrader's generate_feedback renders the autograded notebook, whose test cells hold the hidden
-tests again; the ``RedactHidden`` preprocessor (autograder.preprocessors) replaces them and cuts
-tracebacks to one line. As a last line of defence every page is checked for the text of every
-hidden-test line before it is kept: a page that would leak is deleted and reported.
+nbgrader's generate_feedback renders the autograded notebook. On top of it:
+* ``RedactHidden`` (autograder.preprocessors) replaces hidden-test regions and cuts tracebacks
+  of hidden tests to one line; as a last line of defence every page is checked for the text of
+  every hidden-test line before it is kept (a page that would leak is deleted and reported);
+* inert pages: outputs are sanitised by nbconvert (``HTMLExporter.sanitize_html``), markdown
+  cells by ``SanitizeMarkdown`` (autograder.preprocessors), and every page
+  starts with a Content-Security-Policy that allows no script at all;
+* an answer that waits for manual grading says "not graded yet", not "Score: 0".
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
-
 from .course import AutograderError, Course
 from .preprocessors import HIDDEN_BEGIN, HIDDEN_END
+
+CSP = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+       "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+       "form-action 'none'\">")
+def inert(html: str) -> str:
+    """The page with the Content-Security-Policy as the first element of its head."""
+    head = re.search(r"<head[^>]*>", html, re.I)
+    if not head:
+        return CSP + html
+    return html[:head.end()] + CSP + html[head.end():]
+
+
+def pending_manual(html: str, pending: dict[str, float]) -> str:
+    """Say "not graded yet" for answers that wait for a grader (nbgrader prints 0)."""
+    for gid, points in pending.items():
+        q = re.escape(gid)
+        html = re.sub(rf'(<a href="#{q}">[^<]*</a>) \(Score: [^)]*\)',
+                      rf"\1 (not graded yet, {points:g} points)", html)
+        html = re.sub(rf'(<a name="{q}"></a>.*?)Score: [0-9.]+ / [0-9.]+ (<a href="#top">)',
+                      rf"\1not graded yet ({points:g} points) \2", html, count=1, flags=re.S)
+    if pending:
+        total = sum(pending.values())
+        html = re.sub(r"\(Score: ([0-9.]+) / ([0-9.]+)\)</h4>",
+                      rf"(Score so far: \1 / \2; {total:g} points not graded yet)</h4>", html, count=1)
+    return html
 
 
 def hidden_lines(course: Course, assignment: str) -> list[str]:
@@ -39,18 +68,25 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
 
 def leaks(html: str, lines: list[str]) -> list[str]:
     import html as html_mod
-    import re
     text = html_mod.unescape(re.sub(r"<[^>]+>", "", html))
     text = re.sub(r"\s+", " ", text)
-    return [l for l in lines if re.sub(r"\s+", " ", l) in text]
+    return [line for line in lines if re.sub(r"\s+", " ", line) in text]
+
+
+def _pending(course: Course, assignment: str, student: str, notebook: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+    with Gradebook(course.db_url, course.course_id) as gb:
+        nb = gb.find_submission_notebook(notebook, assignment, student)
+        return {g.name: float(g.max_score) for g in nb.grades
+                if g.needs_manual_grade and g.manual_score is None and g.auto_score is None}
 
 
 def feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[Path]:
-    from .grade import GRADED, Result, flags_path
+    from .record import GRADED, Result, result_path
 
     graded = []
     for s in students or course.students(assignment):
-        path = flags_path(course, assignment, s)
+        path = result_path(course.instructor, assignment, s)
         if path.exists() and Result.load(path).status == GRADED:
             graded.append(s)
         elif students:
@@ -65,11 +101,14 @@ def feedback(course: Course, assignment: str, students: list[str] | None = None)
         if not result["success"]:
             print(f"no feedback for {s}: nbgrader failed")
             continue
-        for html in sorted((course.step("feedback") / s / assignment).glob("*.html")):
-            found = leaks(html.read_text(encoding="utf-8", errors="replace"), secret)
+        for page in sorted((course.step("feedback") / s / assignment).glob("*.html")):
+            html = page.read_text(encoding="utf-8", errors="replace")
+            found = leaks(html, secret)
             if found:
-                html.unlink()
+                page.unlink()
                 raise AutograderError(f"feedback for {s} would show hidden test lines "
                                       f"({found[0]!r}); deleted it")
-            out.append(html)
+            html = pending_manual(inert(html), _pending(course, assignment, s, page.stem))
+            page.write_text(html, encoding="utf-8")
+            out.append(page)
     return out

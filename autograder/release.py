@@ -27,11 +27,26 @@ def _last_error(result: dict) -> str:
     return (errors or lines or ["no details"])[-1].strip()
 
 
+def _fingerprint(course: Course, assignment: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for path in sorted((course.source / assignment).rglob("*")):
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+            h.update(str(path.relative_to(course.source)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def sync_gradebook(course: Course, assignment: str) -> None:
     """Put the current solutions/ (cells, points, hidden tests) into the gradebook, releasing
-    into a scratch folder so that grading never rewrites exercises/."""
+    into a scratch folder so that grading never rewrites exercises/. Skipped when the source
+    has not changed since the last sync."""
     scratch = course.step(".release")
+    stamp = scratch / f"{assignment}.sha256"
+    now = _fingerprint(course, assignment)
+    if course.gradebook.exists() and stamp.exists() and stamp.read_text() == now:
+        return
     generate(course, assignment, release_to=scratch)
+    stamp.write_text(now)
 
 
 def release(course: Course, assignments: list[str]) -> list[Path]:

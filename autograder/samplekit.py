@@ -5,6 +5,7 @@ Each ``autograder/samples/<assignment>/make_samples.py`` (and ``make_ps1_samples
 """
 from __future__ import annotations
 
+import base64
 import copy
 import re
 
@@ -77,3 +78,69 @@ class Kit:
             else:
                 nbformat.write(nb, path)
             print("wrote", path.relative_to(REPO))
+
+
+# --- in-kernel cheats -------------------------------------------------------------------------
+# Each is a student cell that tries to make failing tests pass inside the kernel. Put after the
+# setup cell of a notebook with WRONG answers, each must score no more than those answers do.
+_SWALLOW = '''ip = get_ipython()
+def _swallow(lines):
+    return ["try:\\n"] + ["    " + l for l in lines] + ["\\nexcept BaseException:\\n    pass\\n"]
+getattr(ip, "input_transformers" + "_" + "cleanup").append(_swallow)
+'''
+CHEATS = {
+    "cheat_input_transformer": "# wrap every later cell in try/except, registered under a computed name\n"
+                               + _SWALLOW,
+    "cheat_post_run_cell": '''# clear the error a test raised, after the fact
+def _forgive(result):
+    result.error_in_exec = None
+    result.error_before_exec = None
+get_ipython().events.register("post_run_cell", _forgive)
+get_ipython().showtraceback = lambda *a, **k: None''',
+    "cheat_time_magic": "%%time\n# the same transformer, hidden in a %%time cell\n" + _SWALLOW,
+    "cheat_run_cell": ("# the same transformer, decoded and run with run_cell\nimport base64\n"
+                       f"get_ipython().run_cell(base64.b64decode({base64.b64encode(_SWALLOW.encode())!r}).decode())"),
+    "cheat_settrace": '''# a tracer that jumps over every assert
+import sys, threading, linecache
+def _skip_asserts(frame, event, arg):
+    if event == "line":
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+        if line.startswith("assert"):
+            try:
+                frame.f_lineno = frame.f_lineno + 1
+            except ValueError:
+                pass
+    return _skip_asserts
+sys.settrace(_skip_asserts)
+threading.settrace(_skip_asserts)''',
+    "cheat_builtins": '''# rebind what a test might call, in the user namespace and in the types themselves
+import builtins, gc
+class _Yes(builtins.str):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    __hash__ = builtins.str.__hash__
+    def upper(self): return self
+    def strip(self): return self
+str = lambda *a, **k: _Yes("B")
+float = lambda *a, **k: 0.0
+type = lambda *a, **k: object
+for d in gc.get_referents(builtins.str.__dict__):
+    if isinstance(d, dict) and "upper" in d:
+        d["upper"] = lambda self: "B"''',
+    "cheat_module_alias": '''# patch torch through an alias
+t = torch
+t.equal = lambda *a, **k: True
+t.allclose = lambda *a, **k: True
+t.Tensor.abs = lambda self: t.zeros_like(self)
+t.Tensor.item = lambda self: 0.0''',
+}
+
+
+def cheats(nb, after: str = "setup-imports") -> dict[str, nbformat.NotebookNode]:
+    """One sample per in-kernel cheat: ``nb`` (wrong answers) with the cheat cell after ``after``."""
+    out = {}
+    for name, source in CHEATS.items():
+        sample = copy.deepcopy(nb)
+        insert_after(sample, after, source)
+        out[name] = sample
+    return out

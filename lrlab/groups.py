@@ -155,7 +155,8 @@ class Audit(list):
 
 
 def _names_of(model: nn.Module) -> dict[int, str]:
-    return {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
+    """Each parameter's name (a tied parameter by its first name, as named_parameters gives)."""
+    return {id(p): n for n, p in model.named_parameters()}
 
 
 def _short(names: list[str], limit: int = 4) -> str:
@@ -166,52 +167,89 @@ def _label(i: int, group: dict) -> str:
     return f"group {i} ({group['name']})" if isinstance(group.get("name"), str) else f"group {i}"
 
 
+def _plain(value):
+    """A group setting as plain data (numbers, strings, lists; anything else as its repr)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.item())
+    return repr(value)
+
+
+def snapshot(optimizer: torch.optim.Optimizer, model: nn.Module) -> dict:
+    """What ``audit`` looks at, as plain data: the optimizer's class and default keys, each
+    group's parameters (by name in ``model``; a tensor of another model by a placeholder) and
+    settings, and each parameter of the model with whether it is trainable. Tests send this
+    to the grader (see ``lrlab.probe``)."""
+    names, foreign = _names_of(model), {}
+
+    def name(p) -> str:
+        if id(p) in names:
+            return names[id(p)]
+        return foreign.setdefault(id(p), f"<tensor {len(foreign)} of shape {tuple(p.shape)}>")
+
+    return {"optimizer": type(optimizer).__name__,
+            "defaults": sorted(optimizer.defaults),
+            "groups": [{"params": [name(p) for p in g["params"]],
+                        "settings": {k: _plain(v) for k, v in g.items() if k != "params"}}
+                       for g in optimizer.param_groups],
+            "parameters": [[n, p.requires_grad] for n, p in model.named_parameters()]}
+
+
 def audit(optimizer: torch.optim.Optimizer, model: nn.Module) -> Audit:
     """Find what torch accepts without a word: parameters in no group, in two groups or twice
     in one, empty groups (an exhausted generator), misspelled group keys, frozen parameters
     handed to the optimizer, parameters of another model, and lr <= 0."""
-    names = _names_of(model)
+    return audit_snapshot(snapshot(optimizer, model))
+
+
+def audit_snapshot(snap: dict) -> Audit:
+    """``audit`` of a ``snapshot`` (the same findings, from plain data alone)."""
     found, seen = Audit(), {}
-    known = set(optimizer.defaults) | _KNOWN_EXTRA_KEYS
-    kind_name = type(optimizer).__name__
-    for i, g in enumerate(optimizer.param_groups):
-        label = _label(i, g)
-        if not g["params"]:
+    defaults = snap["defaults"]
+    known = set(defaults) | _KNOWN_EXTRA_KEYS
+    kind_name = snap["optimizer"]
+    for i, g in enumerate(snap["groups"]):
+        settings, params = g["settings"], g["params"]
+        label = _label(i, settings)
+        if not params:
             found.append(Finding("empty group", f"{label} has no parameters: usually a generator "
                                  "such as model.parameters() that was already used up"))
-        for key in sorted(set(g) - known):
+        for key in sorted(set(settings) - known):
             alias = _ALIASES.get(key.lower())
-            hint = [alias] if alias in optimizer.defaults else difflib.get_close_matches(
-                key, list(optimizer.defaults), n=1, cutoff=0.6)
+            hint = [alias] if alias in defaults else difflib.get_close_matches(
+                key, list(defaults), n=1, cutoff=0.6)
             found.append(Finding("unknown key", f"{label} has key {key!r}, which {kind_name} "
                                  "stores and ignores" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
-        lr = g.get("lr")
-        if isinstance(lr, (int, float)) and lr < 0:
+        lr = settings.get("lr")
+        if type(lr) in (int, float) and lr < 0:
             found.append(Finding("negative lr", f"{label} has lr {lr}: its parameters climb the loss"))
-        elif isinstance(lr, (int, float)) and lr == 0 and g["params"]:
+        elif type(lr) in (int, float) and lr == 0 and params:
             found.append(Finding("zero lr", f"{label} has lr 0: its parameters do not move, but every "
                                  "gradient is still computed; freeze with requires_grad_(False)"))
         in_group = set()
-        for p in g["params"]:
-            name = names.get(id(p), f"<tensor of shape {tuple(p.shape)}>")
-            if id(p) in in_group:
+        for name in params:
+            if name in in_group:
                 found.append(Finding("duplicate", f"{name} appears twice in {label}: it is "
                                      "updated twice per step", (name,)))
-            elif id(p) in seen and seen[id(p)] != i:
-                found.append(Finding("in two groups", f"{name} is in group {seen[id(p)]} and "
+            elif name in seen and seen[name] != i:
+                found.append(Finding("in two groups", f"{name} is in group {seen[name]} and "
                                      f"{label}", (name,)))
-            in_group.add(id(p))
-            seen.setdefault(id(p), i)
-    foreign = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in names]
+            in_group.add(name)
+            seen.setdefault(name, i)
+    trainable = dict((n, t) for n, t in snap["parameters"])
+    foreign = [n for g in snap["groups"] for n in g["params"] if n not in trainable]
     if foreign:
         found.append(Finding("not in model", f"{len(foreign)} tensor(s) in the optimizer are not "
                              "parameters of this model (an optimizer built for another copy?)"))
-    frozen = [n for n, p in model.named_parameters() if not p.requires_grad and id(p) in seen]
+    frozen = [n for n, t in trainable.items() if not t and n in seen]
     if frozen:
         found.append(Finding("frozen in optimizer", f"frozen parameters handed to the optimizer: "
                              f"{_short(frozen)}; they are skipped while their grad is None, and train "
                              "at their group's lr the moment they are unfrozen", tuple(frozen)))
-    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    missing = [n for n, t in trainable.items() if t and n not in seen]
     if missing:
         found.append(Finding("not in optimizer", f"trainable parameters in no group: {_short(missing)}; "
                              "they are never updated and their .grad piles up", tuple(missing)))

@@ -1,0 +1,272 @@
+"""The grading sandbox: every grading kernel in its own bubblewrap container.
+
+What a kernel sees (``bwrap_command``): the system (``/usr``), the Python prefix, the venv and
+the ``lrlab`` package, all read-only; a private ``/tmp`` and home folder, each a size-limited
+tmpfs; its own PID, network (loopback only), IPC and UTS namespaces; a minimal ``/dev`` (no
+GPU unless asked); an empty environment but for a few plain settings. Not mounted at all: the
+repository (``solutions/``), the instructor folder (gradebook, submissions, other students),
+the user's home. It talks to the grader over IPC sockets in a per-student folder, the only
+host folder it can write, and dies with its grader (``--die-with-parent``; when the PID
+namespace's first process exits, the kernel kills every process in it).
+
+Limits for the whole student (``Cgroup``): memory and number of processes, in a cgroup of
+their own where the machine lets the grader make one (cgroup v2 with a delegated subtree, or
+v1 with writable ``memory`` and ``pids`` hierarchies, e.g. as root); per process, always:
+address space, CPU seconds, file size and open files (``autograder.kernel``).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import lrlab
+
+HOME = "/home/student"
+ENV = {"HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+       "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+       "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "LRLAB_GRADING": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one student's grading (sizes in MiB)."""
+
+    memory_mb: int = 2048        # address space of each process (a big allocation: MemoryError)
+    student_memory_mb: int = 3072  # all of the student's processes and tmpfs pages (cgroup)
+    processes: int = 64          # processes and threads of the student (cgroup, or RLIMIT_NPROC)
+    cpu_seconds: int = 600       # CPU time of each process
+    file_mb: int = 64            # largest file a process may write
+    open_files: int = 256
+    scratch_mb: int = 256        # the home folder (the notebook's working folder), a tmpfs
+    tmp_mb: int = 256            # /tmp, a tmpfs
+
+
+def problem() -> str | None:
+    """Why grading kernels cannot be sandboxed here, or None when they can."""
+    if not sys.platform.startswith("linux"):
+        return f"the sandbox needs Linux (bubblewrap and namespaces); this is {sys.platform}"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
+    probe = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
+             "--proc", "/proc", "true"]
+    try:
+        r = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap does not start: {e}"
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        return (f"bubblewrap cannot create namespaces here ({why}); user namespaces may be "
+                "disabled (sysctl kernel.unprivileged_userns_clone=1) or the container forbids them")
+    return None
+
+
+def bwrap_version() -> str:
+    r = subprocess.run(["bwrap", "--version"], capture_output=True, text=True)
+    return r.stdout.strip() or "bubblewrap"
+
+
+def _read_only_roots() -> list[str]:
+    """Host folders a notebook needs: the system, the Python prefix, the venv, lrlab."""
+    roots = {"/usr", sys.base_prefix, sys.prefix, str(Path(lrlab.__file__).resolve().parent)}
+    # everything else the interpreter imports from (site-packages outside the prefix, say)
+    for entry in sys.path:
+        p = Path(entry or ".").resolve()
+        if p.is_dir() and not any(p == Path(r) or Path(r) in p.parents for r in roots):
+            if p.name in ("site-packages", "dist-packages") or p.suffix == ".zip":
+                roots.add(str(p))
+    # a root inside another is covered by it
+    return sorted(r for r in roots if not any(r != o and r.startswith(o.rstrip("/") + "/")
+                                              for o in roots))
+
+
+def _gpu_devices() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
+
+
+def bwrap_command(run_dir: Path, limits: Limits, *, gpu: bool = False) -> list[str]:
+    """The bwrap prefix for a kernel whose connection file and sockets live in ``run_dir``."""
+    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+           "--hostname", "grading"]
+    for name in ("lib", "lib64", "bin", "sbin"):
+        target = os.readlink(f"/{name}") if os.path.islink(f"/{name}") else None
+        if target:
+            cmd += ["--symlink", target, f"/{name}"]
+        elif os.path.isdir(f"/{name}"):
+            cmd += ["--ro-bind", f"/{name}", f"/{name}"]
+    for root in _read_only_roots():
+        cmd += ["--ro-bind", root, root]
+    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+        if os.path.exists(f):
+            cmd += ["--ro-bind", f, f]
+    cmd += ["--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
+            "--size", str(limits.scratch_mb << 20), "--tmpfs", HOME,
+            "--bind", str(run_dir), str(run_dir), "--chdir", HOME]
+    env = dict(ENV, PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    if gpu:
+        for dev in _gpu_devices():
+            cmd += ["--dev-bind", dev, dev]
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    return cmd + ["--"]
+
+
+# --- whole-student limits ------------------------------------------------------------------
+def _own_cgroups() -> dict[str, str]:
+    """{controller or '' (v2): path of this process's cgroup} from /proc/self/cgroup."""
+    out = {}
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for c in (controllers.split(",") if controllers else [""]):
+                out[c] = path
+    except OSError:
+        pass
+    return out
+
+
+class Cgroup:
+    """One student's cgroup(s): memory and process limits for everything the kernel starts.
+
+    ``Cgroup.create(name, limits)`` returns None where the grader cannot make one; then only
+    the per-process limits apply (and RLIMIT_NPROC, which Linux does not enforce for root)."""
+
+    def __init__(self, dirs: list[Path], version: int):
+        self.dirs, self.version = dirs, version
+
+    @classmethod
+    def create(cls, name: str, limits: Limits) -> "Cgroup | None":
+        own = _own_cgroups()
+        base = Path("/sys/fs/cgroup")
+        v2 = base / own.get("", "/").lstrip("/")
+        if "" in own and (base / "cgroup.controllers").exists():
+            try:
+                enabled = (v2 / "cgroup.subtree_control").read_text().split()
+                if {"memory", "pids"} <= set(enabled):
+                    d = v2 / name
+                    d.mkdir()
+                    (d / "memory.max").write_text(str(limits.student_memory_mb << 20))
+                    (d / "memory.swap.max").write_text("0") if (d / "memory.swap.max").exists() else None
+                    (d / "pids.max").write_text(str(limits.processes))
+                    return cls([d], 2)
+            except OSError:
+                pass
+        dirs = []
+        try:
+            for ctl, files in (("memory", {"memory.limit_in_bytes": limits.student_memory_mb << 20}),
+                               ("pids", {"pids.max": limits.processes})):
+                root = base / ctl
+                if ctl not in own or not root.is_dir():
+                    raise OSError(f"no cgroup v1 {ctl} hierarchy")
+                d = root / own[ctl].lstrip("/") / name
+                d.mkdir()
+                dirs.append(d)
+                for f, v in files.items():
+                    (d / f).write_text(str(v))
+            return cls(dirs, 1)
+        except OSError:
+            cls(dirs, 1).remove()
+            return None
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def out_of_memory(self) -> bool:
+        """Did the memory limit kill a process (or refuse memory)?"""
+        for d in self.dirs:
+            try:
+                if self.version == 2:
+                    events = dict(l.split() for l in (d / "memory.events").read_text().splitlines())
+                    if int(events.get("oom_kill", 0)) or int(events.get("max", 0)):
+                        return True
+                elif (d / "memory.oom_control").exists():
+                    fields = dict(l.split() for l in (d / "memory.oom_control").read_text().splitlines())
+                    if int(fields.get("oom_kill", 0)):
+                        return True
+            except (OSError, ValueError):
+                pass
+        return False
+
+    def pids_exhausted(self) -> bool:
+        for d in self.dirs:
+            try:
+                if self.version == 2:
+                    events = dict(l.split() for l in (d / "pids.events").read_text().splitlines())
+                    if int(events.get("max", 0)):
+                        return True
+                elif (d / "pids.events").exists() and "max 0" not in (d / "pids.events").read_text():
+                    return True
+            except (OSError, ValueError):
+                pass
+        return False
+
+    def pids(self) -> list[int]:
+        found = set()
+        for d in self.dirs:
+            try:
+                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return sorted(found)
+
+    def kill(self) -> None:
+        """SIGKILL everything still in the cgroup (the sandbox's namespace should be empty)."""
+        import signal
+        for d in self.dirs:
+            if self.version == 2 and (d / "cgroup.kill").exists():
+                try:
+                    (d / "cgroup.kill").write_text("1")
+                except OSError:
+                    pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def remove(self) -> None:
+        import time
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:   # processes still exiting
+                    self.kill()
+                    time.sleep(0.02)
+
+
+def remove_cgroups(prefix: str) -> None:
+    """Kill and remove every cgroup of ours whose name starts with ``prefix`` (a worker that
+    died cannot clean up after its kernels)."""
+    own = _own_cgroups()
+    base = Path("/sys/fs/cgroup")
+    parents = [base / own.get("", "/").lstrip("/")] + [base / c / own[c].lstrip("/")
+                                                       for c in ("memory", "pids") if c in own]
+    for parent in parents:
+        try:
+            found = [d for d in parent.iterdir() if d.is_dir() and d.name.startswith(prefix)]
+        except OSError:
+            continue
+        for d in found:
+            version = 2 if parent == parents[0] and (base / "cgroup.controllers").exists() else 1
+            Cgroup([d], version).remove()
+
+
+def describe(limits: Limits, cgroups: bool | None) -> str:
+    """One line for the grade command: what the sandbox enforces here."""
+    whole = (f"per student {limits.student_memory_mb} MiB memory and {limits.processes} processes "
+             f"(cgroup)" if cgroups else
+             "no cgroup here: per-process limits only (memory, CPU, file size)")
+    return (f"sandbox: {bwrap_version()}; no network, own PIDs, read-only system, "
+            f"{limits.scratch_mb} MiB scratch + {limits.tmp_mb} MiB /tmp; "
+            f"{limits.memory_mb} MiB per process; {whole}")

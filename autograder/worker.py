@@ -1,0 +1,349 @@
+"""Grade students one after another in a long-lived, trusted worker process.
+
+No student code runs in this process: each student's notebook runs in a fresh sandboxed
+kernel (``autograder.kernel``), started and warmed up (the assignment's imports) one student
+ahead by ``KernelPool``, used once, then killed with everything it started. Per notebook:
+
+1. read the submission (size-limited, valid nbformat) and compare its test and read-only cells
+   with the instructor's (``scan.integrity``);
+2. nbgrader's sanitising preprocessors: clear outputs, restore test and read-only cells from the
+   gradebook (deleted ones re-added), fix the kernelspec;
+3. test cells replaced by their grading form (``probes.kernel_source``), the notebook run
+   (``execute.GradingClient``: cell timeout, bounded output);
+4. each test judged here by the instructor's check on the probe's plain data
+   (``probes.judge``) and given outputs that score as the verdict says (``probes.apply``);
+5. the autograded notebook written; flags for timeouts, memory errors, cut output, tampering.
+
+The batch (``autograder.grade``) talks to a worker over stdin/stdout, one JSON line per student,
+and alone writes the gradebook and the ledger.
+"""
+from __future__ import annotations
+
+import asyncio
+import ast
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import probes, scan
+from .course import Course
+from .execute import CUT_MARK, GradingClient
+from .kernel import GradingKernelManager, stderr_tail
+from .record import GRADED, NOT_GRADED, Result
+from .sandbox import Cgroup, Limits
+
+MAX_NOTEBOOK_BYTES = 20 << 20
+
+
+class Kernel:
+    """One started kernel: its manager, run folder and cgroup."""
+
+    def __init__(self, km, run_dir: Path, cgroup):
+        self.km, self.run_dir, self.cgroup = km, run_dir, cgroup
+
+    def died_why(self) -> str:
+        if self.cgroup and self.cgroup.out_of_memory():
+            return "the student's memory limit"
+        if self.cgroup and self.cgroup.pids_exhausted():
+            return "the student's process limit"
+        tail = stderr_tail(self.run_dir).strip().splitlines()
+        return tail[-1][:160] if tail else "os._exit, a crash or a limit"
+
+    async def close(self) -> None:
+        try:
+            await self.km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001 - already dead is fine
+            pass
+        if self.cgroup:
+            self.cgroup.kill()
+            self.cgroup.remove()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+class KernelPool:
+    """Kernels started ahead, one student ahead: ``take()`` hands out a warm one and starts the
+    next. Warm-up runs only the instructor's imports, before any student code."""
+
+    def __init__(self, root: Path, limits: Limits, *, sandbox: bool, gpu: bool, warmup: str):
+        self.root, self.limits, self.sandbox, self.gpu, self.warmup = root, limits, sandbox, gpu, warmup
+        self._next: asyncio.Task | None = None
+        self._count = 0
+
+    async def _start(self) -> Kernel:
+        self._count += 1
+        run_dir = Path(tempfile.mkdtemp(prefix=f"k{self._count}-", dir=self.root))
+        cgroup = Cgroup.create(f"lrlab-{os.getpid()}-{self._count}", self.limits)
+        km = GradingKernelManager(run_dir=str(run_dir), limits=self.limits, sandbox=self.sandbox,
+                                  gpu=self.gpu, cgroup=cgroup)
+        kernel = Kernel(km, run_dir, cgroup)
+        try:
+            await km.start_kernel()
+            kc = km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                if self.warmup:
+                    await kc.execute_interactive(self.warmup, silent=True, store_history=False,
+                                                 timeout=120)
+            finally:
+                kc.stop_channels()
+        except BaseException:
+            await kernel.close()
+            raise
+        return kernel
+
+    async def take(self) -> Kernel:
+        task = self._next or asyncio.ensure_future(self._start())
+        self._next = asyncio.ensure_future(self._start())
+        return await task
+
+    async def close(self) -> None:
+        if self._next is not None:
+            try:
+                kernel = await self._next
+                await kernel.close()
+            except BaseException:  # noqa: BLE001
+                pass
+            self._next = None
+
+
+def warmup_code(nb) -> str:
+    """Import (without binding names) every module the instructor's locked cells import."""
+    modules = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("solution"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    modules = list(dict.fromkeys(modules + ["lrlab.probe"]))
+    return (f"import importlib as _i\nfor _m in {modules!r}:\n    _i.import_module(_m)\n"
+            "del _i, _m")
+
+
+def read_submission(path: Path):
+    """(notebook, "") or (None, why it cannot be graded)."""
+    import nbformat
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return None, f"larger than {MAX_NOTEBOOK_BYTES >> 20} MB"
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same to the grader
+        if "JSON" in str(e) or isinstance(e, ValueError):
+            return None, "not valid JSON"
+        return None, f"not a valid notebook: {type(e).__name__}"
+    return nb, ""
+
+
+def runtime_flags(nb) -> list[str]:
+    """Timeouts, memory errors, exits and cut output, from the executed notebook."""
+    flags = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                blob = f"{out.get('ename')} {out.get('evalue')}"
+                if out.get("ename") in ("CellTimeoutError", "TimeoutError"):
+                    flags.append(f"timeout (cell {i})")
+                elif out.get("ename") == "MemoryError" or "can't allocate memory" in blob \
+                        or "DefaultCPUAllocator" in blob or "std::bad_alloc" in blob:
+                    flags.append(f"memory limit (cell {i})")
+                elif out.get("ename") == "SystemExit":
+                    flags.append(f"SystemExit (cell {i})")
+                elif out.get("ename") == "OutputTooLarge":
+                    flags.append(f"output too large (cell {i})")
+            elif out.output_type == "stream" and CUT_MARK in out.get("text", ""):
+                flags.append(f"huge output cut (cell {i})")
+    return flags
+
+
+class Worker:
+    """Grades students of one assignment, one at a time, each in its own sandboxed kernel."""
+
+    def __init__(self, course: Course, assignment: str, *, sandbox: bool = True, gpu: bool = False):
+        import nbformat
+
+        self.course, self.assignment, self.sandbox = course, assignment, sandbox
+        self.notebooks = course.notebooks(assignment)
+        self.source = {n: nbformat.read(course.source / assignment / f"{n}.ipynb", as_version=4)
+                       for n in self.notebooks}
+        self.tests = {n: probes.tests_of(nb) for n, nb in self.source.items()}
+        self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
+        os.chmod(self.tmp, 0o700)
+        warm = warmup_code(next(iter(self.source.values())))
+        self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, warmup=warm)
+        self.config = course.config()
+        self.budget = 60 + sum(len(nb.cells) for nb in self.source.values()) * (course.timeout + 5)
+
+    async def close(self) -> None:
+        await self.pool.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _resources(self, notebook: str, student: str) -> dict:
+        return {"nbgrader": {"notebook": notebook, "assignment": self.assignment,
+                             "student": student, "db_url": self.course.db_url},
+                "metadata": {"path": "", "name": notebook}}
+
+    def _sanitise(self, nb, resources):
+        from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,
+                                            OverwriteCells, OverwriteKernelspec)
+        for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+            nb, resources = pp(config=self.config).preprocess(nb, resources)
+        return nb
+
+    async def grade(self, student: str) -> Result:
+        start = time.monotonic()
+        res = Result(student, self.assignment, sandboxed=self.sandbox)
+        sub = self.course.step("submitted") / student / self.assignment
+        readable = {}
+        for name in self.notebooks:
+            path = sub / f"{name}.ipynb"
+            if not path.exists():
+                res.flags.append(f"missing notebook {name}.ipynb")
+                continue
+            nb, why = read_submission(path)
+            if nb is None:
+                res.flags.append(f"invalid notebook {name}.ipynb ({why})")
+                continue
+            readable[name] = nb
+            res.flags += scan.integrity(nb, self._source_cells(name))
+            res.flags += [str(f) for f in scan.tampering(nb, self.source[name])]
+        res.timings["checks"] = time.monotonic() - start
+        if len(readable) < len(self.notebooks) and any(f.startswith("invalid") for f in res.flags):
+            res.seconds = time.monotonic() - start
+            return res
+        out_dir = self.course.step("autograded") / student / self.assignment
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        for f in sub.iterdir():
+            if f.is_file() and f.suffix != ".ipynb":
+                shutil.copy(f, out_dir / f.name)
+        graded = True
+        for name, nb in readable.items():
+            why = await self._run(name, nb, student, res, out_dir)
+            if why:
+                res.flags.append(why)
+                graded = False
+        if graded:
+            res.status = GRADED
+        else:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        res.seconds = time.monotonic() - start
+        return res
+
+    def _source_cells(self, name: str) -> dict:
+        """{grade_id: ({checksums of the instructor's versions}, is_test)} (see scan.integrity)."""
+        from nbgrader.utils import compute_checksum
+        released = self.course.release / self.assignment / f"{name}.ipynb"
+        versions = [self.source[name]]
+        if released.exists():
+            import nbformat
+            versions.append(nbformat.read(released, as_version=4))
+        cells: dict = {}
+        for nb in versions:
+            for cell in nb.cells:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                gid = meta.get("grade_id")
+                if not gid or meta.get("solution") or not (meta.get("locked") or meta.get("grade")):
+                    continue
+                entry = cells.setdefault(gid, (set(), bool(meta.get("grade"))))
+                entry[0].add(compute_checksum(cell))
+                if meta.get("checksum"):
+                    entry[0].add(meta["checksum"])
+        return cells
+
+    async def _run(self, name: str, nb, student: str, res: Result, out_dir: Path) -> str:
+        """Run one notebook and judge its tests; '' when graded, else why not."""
+        import nbformat
+        from nbgrader.preprocessors import LimitOutput
+
+        t = time.monotonic()
+        resources = self._resources(name, student)
+        try:
+            nb = self._sanitise(nb, resources)
+        except Exception as e:  # noqa: BLE001 - a notebook nbgrader cannot read
+            return f"not graded: nbgrader could not read {name}.ipynb ({type(e).__name__}: {e})"[:300]
+        tests = self.tests[name]
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in tests:
+                cell.source = tests[gid].kernel_source
+        kernel = await self.pool.take()
+        res.timings["kernel_ready"] = res.timings.get("kernel_ready", 0) + time.monotonic() - t
+        t = time.monotonic()
+        client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
+                               max_output=self.course.max_output_bytes, resources=resources)
+        why = ""
+        try:
+            await asyncio.wait_for(client.async_execute(), self.budget)
+        except Exception as e:  # noqa: BLE001 - the kernel's failure is the student's, say which
+            kind = type(e).__name__
+            if kind == "DeadKernelError" or not await _alive(kernel):
+                why = f"kernel died ({kernel.died_why()}): not graded"
+            elif kind == "CellTimeoutError":
+                why = "a cell ignored the timeout interrupt (e.g. catches KeyboardInterrupt): not graded"
+            elif isinstance(e, TimeoutError):
+                why = f"grading took longer than {self.budget:.0f} s: not graded"
+            else:
+                why = f"grading failed: {kind}: {str(e)[:120]}"
+        finally:
+            if client.kc is not None:
+                client.kc.stop_channels()
+            if kernel.cgroup and kernel.cgroup.out_of_memory() and not why:
+                res.flags.append(f"the student's memory limit was hit ({name}.ipynb)")
+            await kernel.close()
+        res.timings["run"] = res.timings.get("run", 0) + time.monotonic() - t
+        if why:
+            return why
+        t = time.monotonic()
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in tests:
+                verdict = probes.judge(tests[gid], cell.get("outputs", []))
+                probes.apply(cell, tests[gid], verdict)
+                if verdict.disagrees:
+                    res.flags.append(f"{gid} passed in the notebook but not when re-checked")
+        res.flags += runtime_flags(nb)
+        nb, _ = LimitOutput(config=self.config).preprocess(nb, resources)
+        nbformat.write(nb, out_dir / f"{name}.ipynb")
+        res.timings["judge"] = res.timings.get("judge", 0) + time.monotonic() - t
+        return ""
+
+
+async def _alive(kernel: Kernel) -> bool:
+    try:
+        return await kernel.km.is_alive()
+    except Exception:  # noqa: BLE001
+        return False
+
+
+async def serve(course: Course, assignment: str, *, sandbox: bool, gpu: bool) -> int:
+    """The worker's main loop: a student id per line in, a result per line out."""
+    worker = Worker(course, assignment, sandbox=sandbox, gpu=gpu)
+    out = sys.stdout
+    sys.stdout = sys.stderr          # nothing else may write to the protocol stream
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return 0
+            student = json.loads(line)["student"]
+            res = await worker.grade(student)
+            out.write(json.dumps({"result": res.__dict__}) + "\n")
+            out.flush()
+    finally:
+        await worker.close()
