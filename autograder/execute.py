@@ -6,10 +6,12 @@ reply) and an output budget enforced *while* the kernel runs: once a cell has pr
 ``max_output`` characters, later outputs of that cell are dropped and a marker says so
 (the grader turns it into a flag), so a cell printing gigabytes costs the grader nothing.
 A single message over ``kernel.MAX_MESSAGE`` never reaches it: ZeroMQ drops it, the cell
-gets an ``OutputTooLarge`` error and the next cell runs. A cell that times out and then
+gets an ``OutputTooLarge`` error, the output channel is reconnected and the next cell runs. A cell that times out and then
 ignores the interrupt stops the notebook (``CellTimeoutError``): the kernel is stuck.
 """
 from __future__ import annotations
+
+import asyncio
 
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError
@@ -23,12 +25,13 @@ TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
 
 
-def output_size(out) -> int:
-    if out.get("output_type") == "stream":
-        return len(out.get("text", ""))
-    if out.get("output_type") == "error":
-        return sum(len(line) for line in out.get("traceback", [])) + len(str(out.get("evalue", "")))
-    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in out.get("data", {}).values())
+def output_size(kind: str, content: dict) -> int:
+    """Characters in one output message's content (``kind``: stream, error, display_data, ...)."""
+    if kind == "stream":
+        return len(content.get("text", ""))
+    if kind == "error":
+        return sum(len(line) for line in content.get("traceback", [])) + len(str(content.get("evalue", "")))
+    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in content.get("data", {}).values())
 
 
 class GradingClient(NotebookClient):
@@ -43,7 +46,7 @@ class GradingClient(NotebookClient):
         self._used: dict[int, int] = {}
 
     def output(self, outs, msg, display_id, cell_index):
-        size = output_size(msg.get("content", {}))
+        size = output_size(msg.get("msg_type", ""), msg.get("content", {}))
         used = self._used.get(cell_index, 0)
         if used + size > self.max_output:
             if used <= self.max_output:     # first overflow: say so once
@@ -65,7 +68,12 @@ class GradingClient(NotebookClient):
         except CellTimeoutError:
             if self._timed_out:
                 raise                      # interrupted, and still not idle: the kernel is stuck
-            # the reply came but the output did not: ZeroMQ dropped an oversized message
+            # the reply came but the output did not: ZeroMQ dropped an oversized message and
+            # with it the output channel; a new one gets the next cells' output
+            self.kc._iopub_channel.close()
+            self.kc._iopub_channel = None
+            self.kc.iopub_channel.start()
+            await asyncio.sleep(0.2)
             cell.outputs.append(NotebookNode(
                 output_type="error", ename="OutputTooLarge",
                 evalue=f"an output message over {MAX_MESSAGE >> 20} MB was dropped",

@@ -83,6 +83,8 @@ def save(course: Course, res: Result) -> Result:
     else:
         forget(course, res.assignment, res.student)
         res.score, res.cells = 0.0, {}
+        with _gradebook(course) as gb:
+            res.max_score = float(gb.find_assignment(res.assignment).max_score)
     if not res.sandboxed and NO_SANDBOX not in res.flags:
         res.flags.append(NO_SANDBOX)
     res.save(course.instructor)

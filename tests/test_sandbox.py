@@ -1,0 +1,271 @@
+"""No submission can harm the grading: the sandbox, the whole-student limits, the batch that
+goes on, the tamper-evident record, and the refusal to grade unsandboxed by accident.
+
+The destructive samples of autograder/samples/ps1_param_groups are graded between two correct
+"victim" students each; afterwards the victims have full marks in the gradebook and the export,
+no process of the batch is left and nothing is left in /tmp.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from autograder import sandbox
+
+A = "ps1_param_groups"
+SAMPLES = ROOT / "autograder" / "samples" / A
+DESTRUCTIVE = ["outlives_kernel", "zeroes_others", "locks_gradebook", "kills_batch", "plants_torch",
+               "fills_tmp", "holds_pipe", "fork_bomb", "memory_forks", "huge_message", "ansi_exit",
+               "finds_solutions"]
+pytestmark = pytest.mark.skipif(sandbox.problem() is not None,
+                                reason=f"no sandbox here: {sandbox.problem()}")
+
+
+def _cli(*args, cwd, env=None, timeout=1200):
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def _our_processes() -> list[str]:
+    """Command lines of processes that belong to a grading batch (kernels, workers, leftovers)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "lrlab-batch-" in cmd or "lrlab-grade-" in cmd or "autograder _worker" in cmd:
+            found.append(f"{pid}: {cmd[:160]}")
+    return found
+
+
+def _tmp_entries() -> set[str]:
+    return set(os.listdir(tempfile.gettempdir()))
+
+
+# --- the sandbox itself -------------------------------------------------------------------------
+PROBE = r'''
+import json, os, resource, socket, sys
+out = {"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ),
+       "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+       "cmdline": open("/proc/self/cmdline").read().replace("\0", " "),
+       "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0],
+       "as_mb": resource.getrlimit(resource.RLIMIT_AS)[0] >> 20}
+for name, path in PATHS.items():
+    out[name] = os.path.exists(path)
+try:
+    socket.create_connection(("127.0.0.1", PORT), timeout=2)
+    out["loopback"] = "reached"
+except OSError as e:
+    out["loopback"] = type(e).__name__
+for path in ("/usr/x", sys.prefix + "/x", os.path.dirname(__import__("lrlab").__file__) + "/x"):
+    try:
+        open(path, "w")
+        out["wrote " + path] = True
+    except OSError:
+        pass
+try:
+    with open("/tmp/fill", "wb") as f:
+        for _ in range(1000):
+            f.write(b"x" * (1 << 20))
+except OSError:
+    pass
+out["tmp_mb"] = os.path.getsize("/tmp/fill") >> 20
+print(json.dumps(out))
+'''
+
+
+def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
+    from autograder.kernel import GradingKernelManager
+    from autograder.sandbox import Cgroup, Limits
+
+    instructor = tmp_path / "instructor"
+    (instructor / "submitted").mkdir(parents=True)
+    (instructor / "gradebook.db").write_text("secret")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    paths = {"solutions": str(ROOT / "solutions"), "gradebook": str(instructor / "gradebook.db"),
+             "instructor": str(instructor), "home": os.path.expanduser("~/.bashrc"),
+             "repo_readme": str(ROOT / "README.md")}
+    code = PROBE.replace("PATHS", repr(paths)).replace("PORT", str(server.getsockname()[1]))
+    limits = Limits()
+
+    async def run() -> dict:
+        cgroup = Cgroup.create(f"lrlab-test-{os.getpid()}", limits)
+        run_dir = tmp_path / "run"        # the kernel's one writable host folder
+        run_dir.mkdir()
+        km = GradingKernelManager(run_dir=str(run_dir), limits=limits, cgroup=cgroup)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            lines = []
+            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: lines.append(
+                m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+            return json.loads("".join(lines))
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+            if cgroup:
+                cgroup.remove()
+
+    os.environ["LRLAB_INSTRUCTOR"] = str(instructor)   # must not reach the kernel
+    try:
+        seen = asyncio.run(run())
+    finally:
+        os.environ.pop("LRLAB_INSTRUCTOR")
+        server.close()
+    assert not any(seen[k] for k in paths), {k: seen[k] for k in paths}
+    assert seen["loopback"] != "reached", "the kernel reached the host's loopback"
+    assert not [k for k in seen if k.startswith("wrote ")], "a read-only folder was writable"
+    assert seen["tmp_mb"] <= limits.tmp_mb
+    assert len(seen["pids"]) <= 3, f"the kernel sees other processes: {seen['pids']}"
+    assert "LRLAB_INSTRUCTOR" not in seen["env"] and "PATH" in seen["env"]
+    assert str(instructor) not in seen["cmdline"] and "key" not in seen["cmdline"]
+    assert seen["nproc"] == limits.processes and seen["as_mb"] == limits.memory_mb
+    assert seen["cwd"] == sandbox.HOME
+
+
+def test_grade_refuses_without_a_sandbox_and_says_what_to_do(tmp_path):
+    course, downloads = tmp_path / "course", tmp_path / "downloads"
+    downloads.mkdir()
+    shutil.copy(SAMPLES / "perfect.ipynb", downloads / "perfect.ipynb")
+    assert _cli("collect", A, downloads, "--instructor", course, cwd=tmp_path).returncode == 0
+    no_bwrap = tmp_path / "bin"
+    no_bwrap.mkdir()
+    env = {"PATH": f"{no_bwrap}{os.pathsep}{Path(sys.executable).parent}"}
+    r = _cli("grade", A, "--instructor", course, "--quiet", cwd=tmp_path, env=env)
+    assert r.returncode == 2, r.stderr
+    assert "cannot sandbox" in r.stderr and "bubblewrap" in r.stderr and "--no-sandbox" in r.stderr
+    r = _cli("grade", A, "--instructor", course, "--quiet", "--no-sandbox", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "WITHOUT a sandbox" in r.stderr
+    assert _cli("export", "--instructor", course, cwd=tmp_path).returncode == 0
+    with open(course / "grades.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["score"] == "14" and "graded without a sandbox" in row["flags"] and row["flagged"] == "yes"
+
+
+# --- a class with attackers in it ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """Each destructive sample between two correct victims, graded in one batch with 2 jobs."""
+    work = tmp_path_factory.mktemp("attacked")
+    downloads, course = work / "downloads", work / "course"
+    downloads.mkdir()
+    order = []
+    for attack in DESTRUCTIVE:
+        for student, sample in ((f"{attack}-v1", "perfect"), (attack, attack), (f"{attack}-v2", "perfect")):
+            shutil.copy(SAMPLES / f"{sample}.ipynb", downloads / f"{student}.ipynb")
+            order.append(student)
+    tmp_before = _tmp_entries()
+    assert _cli("collect", A, downloads, "--instructor", course, cwd=work).returncode == 0
+    args = ["grade", A, "--instructor", course, "--quiet", "-j", "2", "--timeout", "10"]
+    for s in order:
+        args += ["--student", s]
+    start = time.monotonic()
+    r = _cli(*args, cwd=work)
+    seconds = time.monotonic() - start
+    assert r.returncode == 0, r.stderr[-3000:]
+    time.sleep(3)          # time for any daemon an attacker left to do its damage
+    leftover = _our_processes()
+    tmp_after = _tmp_entries()
+    assert _cli("export", "--instructor", course, cwd=work).returncode == 0
+    with open(course / "grades.csv", newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    return {"course": course, "rows": rows, "leftover": leftover, "seconds": seconds,
+            "new_tmp": tmp_after - tmp_before, "stdout": r.stdout}
+
+
+def test_victims_keep_full_marks_around_every_destructive_sample(attacked):
+    rows = attacked["rows"]
+    for attack in DESTRUCTIVE:
+        for victim in (f"{attack}-v1", f"{attack}-v2"):
+            row = rows[victim]
+            assert (row["score"], row["status"], row["flags"]) == ("14", "graded", ""), (victim, row)
+    con = sqlite3.connect(attacked["course"] / "gradebook.db")
+    try:
+        scores = dict(con.execute(
+            "SELECT student.id, SUM(COALESCE(grade.manual_score, grade.auto_score)) FROM grade "
+            "JOIN submitted_notebook ON grade.notebook_id = submitted_notebook.id "
+            "JOIN submitted_assignment ON submitted_notebook.assignment_id = submitted_assignment.id "
+            "JOIN student ON submitted_assignment.student_id = student.id GROUP BY student.id"))
+    finally:
+        con.close()
+    for attack in DESTRUCTIVE:
+        assert scores[f"{attack}-v1"] == scores[f"{attack}-v2"] == 14
+
+
+def test_each_attacker_gets_what_its_own_answers_earn(attacked):
+    expected = json.loads((SAMPLES / "expected.json").read_text())
+    for attack in DESTRUCTIVE:
+        row, want = attacked["rows"][attack], expected[attack]
+        assert float(row["score"]) == want["score"], (attack, row)
+        assert row["status"] == want.get("status", "graded"), (attack, row)
+
+
+def test_nothing_is_left_behind(attacked):
+    assert attacked["leftover"] == [], "processes left after the batch:\n" + "\n".join(attacked["leftover"])
+    new = {n for n in attacked["new_tmp"] if not n.startswith("pytest-")}
+    assert not new, f"left in {tempfile.gettempdir()}: {sorted(new)[:20]}"
+    for base in (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        assert not list(base.rglob("lrlab-*")) if base.is_dir() else True
+
+
+def test_flags_and_csv_are_printable(attacked):
+    text = (attacked["course"] / "grades.csv").read_text()
+    assert not [c for c in text if ord(c) < 32 and c not in "\n\r"], "control characters in the CSV"
+    assert "\\x1b" in attacked["rows"]["ansi_exit"]["flags"]       # shown escaped, not lost
+    assert "\x1b" not in attacked["stdout"]
+
+
+def test_the_grader_stays_bounded_on_a_200_mb_message(attacked):
+    result = json.loads((attacked["course"] / "flags" / A / "huge_message.json").read_text())
+    assert result["timings"]["grader_peak_mb"] < 1024, result["timings"]
+    assert any("output too large" in f for f in result["flags"])
+
+
+# --- tamper evidence ------------------------------------------------------------------------------
+def test_export_flags_a_gradebook_or_record_that_grading_did_not_produce(attacked, tmp_path):
+    course = tmp_path / "course"
+    shutil.copytree(attacked["course"], course)
+    con = sqlite3.connect(course / "gradebook.db")
+    con.execute("UPDATE grade SET auto_score = max_score WHERE notebook_id IN (SELECT sn.id FROM "
+                "submitted_notebook sn JOIN submitted_assignment sa ON sn.assignment_id = sa.id "
+                "WHERE sa.student_id = 'outlives_kernel')")
+    con.commit()
+    con.close()
+    result = course / "flags" / A / "zeroes_others.json"
+    data = json.loads(result.read_text())
+    data["flags"] = []
+    result.write_text(json.dumps(data))
+    assert _cli("export", "--instructor", course, cwd=tmp_path).returncode == 0
+    with open(course / "grades.csv", newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert rows["outlives_kernel"]["flagged"] == "yes"
+    assert "differs from grading's" in rows["outlives_kernel"]["flags"]
+    assert "result file differs" in rows["zeroes_others"]["flags"]
+    ledger = course / "ledger" / f"{A}.jsonl"
+    lines = ledger.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["result"]["score"] += 1
+    lines[0] = json.dumps(first, sort_keys=True)
+    ledger.write_text("\n".join(lines) + "\n")
+    assert _cli("export", "--instructor", course, cwd=tmp_path).returncode == 0
+    assert "does not follow the line before" in (course / "grades.csv").read_text()
