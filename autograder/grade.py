@@ -189,6 +189,18 @@ def check_sandbox(course: Course, sandbox: bool) -> str:
     return sb.describe(course.limits, probe is not None)
 
 
+def check_tests(course: Course, assignment: str) -> None:
+    """Every test cell of the assignment can be split into probe and judge (an author's check)."""
+    import nbformat
+
+    from .probes import TestFormatError, tests_of
+    for name in course.notebooks(assignment):
+        try:
+            tests_of(nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4))
+        except TestFormatError as e:
+            raise AutograderError(f"cannot grade {assignment}: {e}") from None
+
+
 def grade(course: Course, assignment: str, *, students: list[str] | None = None, jobs: int = 1,
           progress: bool = True, sandbox: bool = True, gpu: bool = False,
           say=lambda line: print(line, file=sys.stderr)) -> list[Result]:
@@ -206,6 +218,7 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
         raise AutograderError(f"no submissions of {assignment} in {course.step('submitted')} "
                               f"(run: python -m autograder collect {assignment} PATH)")
     say(check_sandbox(course, sandbox))
+    check_tests(course, assignment)
     sync_gradebook(course, assignment)
     for s in students:
         forget(course, assignment, s)

@@ -53,6 +53,8 @@ def encode(value, *, _budget=None, _depth=0):
     if kind is dict:
         if any(type(k) is not str for k in value):
             raise NotPlainData("dict keys in a probe's result must be strings")
+        if set(value) in ({"__float__"}, {"__tensor__"}):
+            raise NotPlainData(f"{next(iter(value))!r} alone is a reserved key in a probe's result")
         return {k: encode(v, _budget=budget, _depth=_depth + 1) for k, v in value.items()}
     if kind in (torch.Tensor, torch.nn.Parameter):
         t = torch.Tensor.detach(value).cpu().contiguous()
@@ -86,7 +88,9 @@ def decode(data, *, _budget=None, _depth=0):
         return [decode(v, _budget=budget, _depth=_depth + 1) for v in data]
     if kind is not dict or any(type(k) is not str for k in data):
         raise NotPlainData(f"unexpected {kind.__name__} in probe data")
-    if set(data) == {"__float__"} and data["__float__"] in ("nan", "inf", "-inf"):
+    if set(data) == {"__float__"}:
+        if data["__float__"] not in ("nan", "inf", "-inf"):
+            raise NotPlainData("malformed number in probe data")
         return float(data["__float__"])
     if set(data) == {"__tensor__"}:
         spec = data["__tensor__"]

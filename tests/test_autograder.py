@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from autograder import scan
 from autograder.course import Course
-from autograder.preprocessors import HIDDEN_NOTE, CapOutput, RedactHidden, strip_hidden
+from autograder.preprocessors import HIDDEN_NOTE, RedactHidden, SanitizeMarkdown, strip_hidden
 
 ASSIGNMENTS = Course().assignments()
 VOLATILE_CELL_KEYS = {"execution", "collapsed", "scrolled", "jp-MarkdownHeadingCollapsed"}
@@ -154,11 +154,29 @@ def test_scan_passes_the_solutions(path):
 
 
 # --- preprocessors ------------------------------------------------------------------------------
-def test_cap_output_cuts_and_marks():
-    cell = nbformat.v4.new_code_cell("print('x' * 10**6)")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 10**6)]
-    cell, _ = CapOutput(max_bytes=1000).preprocess_cell(cell, {}, 0)
-    assert sum(len(o.text) for o in cell.outputs) < 1200 and "output cut" in cell.outputs[-1].text
+def test_markdown_in_feedback_keeps_its_text_and_loses_its_scripts():
+    cell = nbformat.v4.new_markdown_cell("# Title\n\n**bold** <script>alert(1)</script>"
+                                         "<img src=x onerror=alert(1)> [a](javascript:alert(1))\n\n"
+                                         "| a | b |\n|---|---|\n| 1 | 2 |")
+    cell, _ = SanitizeMarkdown().preprocess_cell(cell, {}, 0)
+    assert "<strong>bold</strong>" in cell.source and "<table>" in cell.source
+    assert "<script" not in cell.source and "onerror" not in cell.source and "javascript:" not in cell.source
+
+
+def test_feedback_pages_forbid_scripts_and_say_not_graded_yet():
+    from autograder.feedback import CSP, inert, pending_manual
+    page = inert("<!DOCTYPE html><html><head><title>x</title><script>1</script></head></html>")
+    assert page.index(CSP) < page.index("<script>") and "script-src" not in CSP and "default-src 'none'" in CSP
+    html = ('<h4>nb (Score: 10.0 / 13.0)</h4><li><a href="#explain">Written response</a> (Score: 0.0 / 3.0)</li>'
+            '<a name="explain"></a><div class="panel-heading"><span>Student\'s answer</span>'
+            '<span class="pull-right">Score: 0.0 / 3.0 <a href="#top">(Top)</a></span>')
+    out = pending_manual(html, {"explain": 3.0})
+    assert "Score: 0.0 / 3.0" not in out and out.count("not graded yet") == 3
+
+
+def test_flags_are_printable():
+    from autograder.export import printable
+    assert printable("kernel died (\x1b[31mred\x07)") == "kernel died (\\x1b[31mred\\x07)"
 
 
 def test_redact_hidden_keeps_visible_part_and_error_message_only():

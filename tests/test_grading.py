@@ -170,3 +170,24 @@ def test_regrade_that_crashes_leaves_no_stale_score(graded, tmp_path):
         row = next(r for r in csv.DictReader(f) if r["student"] == "perfect")
     assert row["score"] == "0" and row["status"] == "not graded" and "kernel died" in row["flags"]
     assert not (copy / "autograded" / "perfect" / a).exists()
+
+
+def test_a_student_cannot_carry_hidden_tests_into_its_feedback(graded):
+    """leaks_to_feedback records every cell its kernel runs and prints it base64-encoded: hidden
+    judges (the checks, with their keys) never entered that kernel, so nothing of them shows."""
+    from autograder import probes
+    import nbformat
+
+    folder, _ = graded
+    a = "ps1_param_groups"
+    html = (folder / "feedback" / "leaks_to_feedback" / a / f"{a}.html").read_text(encoding="utf-8")
+    blobs = re.findall(r"LEAK:([A-Za-z0-9+/=]+)", html)
+    assert blobs, "the sample printed nothing: it no longer tests the leak"
+    decoded = "\n".join(base64.b64decode(b).decode("utf-8", "replace") for b in blobs)
+    source = nbformat.read(ROOT / "solutions" / a / f"{a}.ipynb", as_version=4)
+    hidden = [t for t in probes.tests_of(source).values() if t.hidden]
+    assert hidden
+    for test in hidden:
+        for line in test.check_source.splitlines()[1:]:
+            if len(line.strip()) > 12 and not line.strip().startswith("#"):
+                assert line.strip() not in decoded, f"{test.grade_id}'s judge reached the kernel"
