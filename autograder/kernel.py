@@ -1,20 +1,24 @@
-"""Grading kernels: sandboxed (bubblewrap, IPC sockets, bounded messages) and limited.
+"""Grading kernels: forked fresh for each student inside the sandbox, bounded, over IPC.
 
-``GradingKernelManager`` starts each kernel as
-``python -m autograder.kernel LIMITS -- bwrap ... -- python -m ipykernel_launcher -f CONN``:
-the launcher (trusted, outside the sandbox) joins the student's cgroup, sets per-process
-limits (address space, CPU seconds, file size, open files) and execs bubblewrap; inside, a
-one-line step sets RLIMIT_NPROC and execs the kernel. The kernel binds IPC sockets in the
-student's run folder (a TCP port on the host's loopback is unreachable from a new network
-namespace); its client drops any message over ``MAX_MESSAGE`` bytes, so one huge output
-cannot blow up the grader. Without a sandbox (``sandbox=False``) the same limits apply to
-an ordinary kernel. Interrupts go over the control channel (signals do not cross the
-sandbox's session boundary).
+``Zygote`` starts a worker's fork server (``autograder/zygote.py``) in a bubblewrap sandbox
+(``sandbox.bwrap_command``): it imports torch and the assignment's modules once, then forks
+one kernel per student in namespaces of its own. ``GradingKernelManager`` is jupyter_client's
+kernel manager with a ``ZygoteProvisioner``: the kernel binds IPC sockets in its run folder
+(a TCP port on the host's loopback is unreachable from a new network namespace), and every
+client it makes drops a message over ``MAX_MESSAGE`` bytes instead of buffering it, so one
+huge output cannot blow up the grader. Interrupts go over the control channel.
+
+Without a sandbox (``zygote=None``, ``grade --no-sandbox``), the kernel is an ordinary process
+started through ``python -m autograder.kernel``, which sets the per-process limits, joins the
+student's cgroup when there is one and execs ipykernel.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +27,167 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, Bool, Instance, Unicode, default
 
-from .sandbox import Limits, bwrap_command
+from .sandbox import ENV, Limits, bwrap_command
 
 MAX_MESSAGE = 64 << 20   # bytes: larger kernel messages are dropped by ZeroMQ
 RECEIVE_QUEUE = 200      # messages queued per socket before ZeroMQ drops more
+ZYGOTE = Path(__file__).with_name("zygote.py")
+ZYGOTE_IN_SANDBOX = "/opt/lrlab-grading/zygote.py"
 
-_SET_NPROC = ("import os,resource,sys; n=int(sys.argv[1]); "
-              "resource.setrlimit(resource.RLIMIT_NPROC,(n,n)); os.execv(sys.argv[2],sys.argv[2:])")
+
+def kernel_env(gpu: bool) -> dict:
+    """The environment of a grading kernel: plain settings, nothing about the instructor."""
+    env = dict(ENV, PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
+               MPLBACKEND="module://matplotlib_inline.backend_inline")
+    if not gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def host_pid(ns_pid: int, ancestor: int) -> int:
+    """The host PID of the descendant of ``ancestor`` that is ``ns_pid`` in its namespace."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{entry}/status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pids = status.get("NSpid", "").split()
+        if len(pids) >= 2 and int(pids[-1]) == ns_pid and _descends(int(entry), ancestor):
+            return int(entry)
+    raise ProcessLookupError(f"no process {ns_pid} under {ancestor}")
+
+
+def _descends(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+def short_folder(prefix: str) -> Path:
+    """A new private folder with a short path: a Unix socket's path has at most 107 bytes, and
+    ``$TMPDIR`` can be deep (a kernel's sockets are ``<folder>/kN/kernel-M``)."""
+    import tempfile
+    for base in (tempfile.gettempdir(), "/tmp"):
+        if len(base) + len(prefix) + 9 <= 70 and os.access(base, os.W_OK):
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    raise RuntimeError(f"no folder with a short path for kernel sockets: make /tmp writable")
+
+
+class Zygote:
+    """A worker's fork server in its bubblewrap sandbox; one request at a time."""
+
+    def __init__(self, root: Path, limits: Limits, *, gpu: bool, preload: list[str]):
+        self.root = root
+        self.runs = short_folder("lrlab-runs-")
+        self.limits, self.gpu, self.preload = limits, gpu, preload
+        self.proc = None
+        self.ready: dict = {}
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        spec = {"limits": self.limits.__dict__, "runs": str(self.runs), "home": ENV["HOME"],
+                "env": kernel_env(self.gpu), "preload": self.preload, "worker": str(self.root)}
+        cmd = bwrap_command(self.runs, self.limits, spec["env"], gpu=self.gpu,
+                            files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
+        self.log = open(self.root / "zygote.log", "wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, limit=1 << 20)
+        self.ready = await self._reply()
+        self.host = host_pid(self.ready["ready"], self.proc.pid)
+
+    async def _reply(self) -> dict:
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the grading sandbox did not start: "
+                               + (self.root / "zygote.log").read_text(errors="replace")[-400:])
+        return json.loads(line)
+
+    async def request(self, **message) -> dict:
+        async with self._lock:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            await self.proc.stdin.drain()
+            reply = await self._reply()
+        if "error" in reply:
+            raise RuntimeError(f"grading sandbox: {reply['error']}")
+        return reply
+
+    async def fork(self, name: str, cgroup) -> None:
+        """A kernel on ``runs/name/kernel.json``, in ``cgroup`` before any of its code runs."""
+        reply = await self.request(fork=name)
+        if cgroup is not None:
+            cgroup.add(host_pid(reply["pid"], self.host))
+        await self.request(go=name)
+
+    async def close(self) -> None:
+        if self.proc and self.proc.returncode is None:
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self.proc:
+            self.log.close()
+        shutil.rmtree(self.runs, ignore_errors=True)
+
+
+class ZygoteProvisioner(LocalProvisioner):
+    """jupyter_client's provisioner for a kernel the zygote forks (connection file as usual)."""
+
+    zygote = Any()
+    name = Unicode()
+    cgroup = Any(None)
+    _code = None
+    _alive = False
+
+    @property
+    def has_process(self) -> bool:
+        return self._alive
+
+    async def launch_kernel(self, cmd, **kwargs):
+        await self.zygote.fork(self.name, self.cgroup)
+        self._alive = True
+        return self.connection_info
+
+    async def poll(self):
+        if self._alive:
+            self._code = (await self.zygote.request(poll=self.name))["code"]
+            self._alive = self._code is None
+        return None if self._alive else (self._code or 0)
+
+    async def wait(self):
+        while await self.poll() is None:
+            await asyncio.sleep(0.1)
+        return self._code or 0
+
+    async def send_signal(self, signum: int) -> None:
+        if signum in (signal.SIGKILL, signal.SIGTERM):
+            await self.kill()
+
+    async def kill(self, restart: bool = False) -> None:
+        if self._alive:
+            await self.zygote.request(kill=self.name)
+            self._alive, self._code = False, -signal.SIGKILL
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self.kill(restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        pass
 
 
 class BoundedKernelClient(AsyncKernelClient):
@@ -47,13 +203,15 @@ class BoundedKernelClient(AsyncKernelClient):
 
 
 class GradingKernelManager(AsyncKernelManager):
-    """A kernel for one student: sandboxed unless ``sandbox`` is False, always limited."""
+    """A kernel for one student: forked by ``zygote`` (sandboxed) or, without one, an
+    ordinary process under the same limits."""
 
-    sandbox = Bool(True).tag(config=True)
-    gpu = Bool(False, help="let the kernel see the GPU (default: it sees none)").tag(config=True)
+    zygote = Any(None, help="autograder.kernel.Zygote, or None to grade without a sandbox")
+    gpu = Bool(False, help="let the kernel see the GPU (default: it sees none)")
     limits = Instance(Limits, args=())
     run_dir = Unicode(help="folder for the connection file, sockets and the kernel's stderr")
     cgroup = Any(None, help="autograder.sandbox.Cgroup of the student, or None")
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.client_factory = BoundedKernelClient
@@ -61,6 +219,10 @@ class GradingKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self.ip = str(run / "kernel")
         self.connection_file = str(run / "kernel.json")
+        if self.zygote is not None:
+            self.provisioner = ZygoteProvisioner(
+                kernel_id=run.name, kernel_spec=self.kernel_spec, parent=self,
+                zygote=self.zygote, name=run.name, cgroup=self.cgroup)
 
     @property
     def kernel_spec(self):
@@ -72,9 +234,6 @@ class GradingKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
                   "--HistoryManager.enabled=False", *(extra_arguments or [])]
-        kernel = [sys.executable, "-I", "-S", "-c", _SET_NPROC, str(self.limits.processes), *kernel]
-        if self.sandbox:
-            kernel = bwrap_command(Path(self.run_dir), self.limits, gpu=self.gpu) + kernel
         procs = self.cgroup.procs_files() if self.cgroup else []
         return [sys.executable, "-m", "autograder.kernel",
                 json.dumps({"limits": self.limits.__dict__, "cgroup_procs": procs}), "--", *kernel]
@@ -83,10 +242,7 @@ class GradingKernelManager(AsyncKernelManager):
         kw["cwd"] = self.run_dir
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = open(Path(self.run_dir) / "stderr.txt", "wb")
-        if self.sandbox:
-            kw["env"] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        else:
-            kw["env"] = _plain_env(self.gpu)
+        kw["env"] = _plain_env(self.gpu)
         try:
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         finally:
@@ -124,7 +280,8 @@ def _limit(which, value: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """The launcher: join the student's cgroup, set per-process limits, exec the rest."""
+    """The launcher of an unsandboxed kernel: join the student's cgroup, set per-process
+    limits, exec the rest."""
     import resource
     spec, sep, *cmd = argv
     if sep != "--" or not cmd:

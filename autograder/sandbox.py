@@ -1,13 +1,15 @@
-"""The grading sandbox: every grading kernel in its own bubblewrap container.
+"""The grading sandbox: what a grading kernel can see and use.
 
-What a kernel sees (``bwrap_command``): the system (``/usr``), the Python prefix, the venv and
-the ``lrlab`` package, all read-only; a private ``/tmp`` and home folder, each a size-limited
-tmpfs; its own PID, network (loopback only), IPC and UTS namespaces; a minimal ``/dev`` (no
-GPU unless asked); an empty environment but for a few plain settings. Not mounted at all: the
-repository (``solutions/``), the instructor folder (gradebook, submissions, other students),
-the user's home. It talks to the grader over IPC sockets in a per-student folder, the only
-host folder it can write, and dies with its grader (``--die-with-parent``; when the PID
-namespace's first process exits, the kernel kills every process in it).
+Each worker's fork server (``autograder/zygote.py``) runs in a bubblewrap container
+(``bwrap_command``) that holds the system (``/usr``), the Python prefix, the venv and the
+``lrlab`` package, all read-only; a private ``/tmp`` and home folder; its own PID, network
+(loopback only), IPC and UTS namespaces; a minimal ``/dev`` (no GPU unless asked); an empty
+environment but for a few plain settings. Not mounted at all: the repository
+(``solutions/``), the instructor folder (gradebook, submissions, other students), the user's
+home. The only host folder it can write holds the kernels' run folders (connection file, IPC
+sockets, stderr). Each student's kernel is forked from it into namespaces of its own, with
+its own size-limited tmpfs ``/tmp`` and home, its own ``/proc``, and only its own run folder
+(see the zygote); it dies with its grader (``--die-with-parent``, and ``PR_SET_PDEATHSIG``).
 
 Limits for the whole student (``Cgroup``): memory and number of processes, in a cgroup of
 their own where the machine lets the grader make one (cgroup v2 with a delegated subtree, or
@@ -88,8 +90,12 @@ def _gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
 
 
-def bwrap_command(run_dir: Path, limits: Limits, *, gpu: bool = False) -> list[str]:
-    """The bwrap prefix for a kernel whose connection file and sockets live in ``run_dir``."""
+def bwrap_command(run_dir: Path, limits: Limits, env: dict, *, gpu: bool = False,
+                  files: dict[str, str] | None = None) -> list[str]:
+    """The bwrap prefix for the fork server's sandbox; its only writable host folder is
+    ``run_dir``, ``files`` {host path: sandbox path} are added read-only. The host's ``/proc``
+    is bound, not a new one: a child can mount a fresh procfs of its own only where a fully
+    visible one exists (each kernel does, before any student code runs)."""
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
            "--hostname", "grading"]
     for name in ("lib", "lib64", "bin", "sbin"):
@@ -103,16 +109,15 @@ def bwrap_command(run_dir: Path, limits: Limits, *, gpu: bool = False) -> list[s
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
+    for source, target in (files or {}).items():
+        cmd += ["--ro-bind", source, target]
+    cmd += ["--bind", "/proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--size", str(limits.scratch_mb << 20), "--tmpfs", HOME,
             "--bind", str(run_dir), str(run_dir), "--chdir", HOME]
-    env = dict(ENV, PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
     if gpu:
         for dev in _gpu_devices():
             cmd += ["--dev-bind", dev, dev]
-    else:
-        env["CUDA_VISIBLE_DEVICES"] = ""
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return cmd + ["--"]
@@ -177,6 +182,11 @@ class Cgroup:
 
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` (and what it starts from now on) into the cgroup."""
+        for f in self.procs_files():
+            Path(f).write_text(str(pid))
 
     def out_of_memory(self) -> bool:
         """Did the memory limit kill a process (or refuse memory)?"""

@@ -1,8 +1,8 @@
 """Grade students one after another in a long-lived, trusted worker process.
 
 No student code runs in this process: each student's notebook runs in a fresh sandboxed
-kernel (``autograder.kernel``), started and warmed up (the assignment's imports) one student
-ahead by ``KernelPool``, used once, then killed with everything it started. Per notebook:
+kernel, forked one student ahead by the worker's zygote (``autograder.kernel``), which imported
+the assignment's modules once; used once, then killed with everything it started. Per notebook:
 
 1. read the submission (size-limited, valid nbformat) and compare its test and read-only cells
    with the instructor's (``scan.integrity``);
@@ -32,7 +32,7 @@ from pathlib import Path
 from . import probes, scan
 from .course import Course
 from .execute import CUT_MARK, GradingClient
-from .kernel import GradingKernelManager, stderr_tail
+from .kernel import GradingKernelManager, Zygote, short_folder, stderr_tail
 from .record import GRADED, NOT_GRADED, Result
 from .sandbox import Cgroup, Limits
 
@@ -65,36 +65,50 @@ class Kernel:
 
 
 class KernelPool:
-    """Kernels started ahead, one student ahead: ``take()`` hands out a warm one and starts the
-    next. Warm-up runs only the instructor's imports, before any student code."""
+    """Kernels started one student ahead: ``take()`` hands out a fresh one and starts the next.
+    Sandboxed, they are forked by the worker's zygote, which imported the assignment's
+    modules once; without a sandbox, each is a new process that imports them (the warm-up,
+    before any student code)."""
 
-    def __init__(self, root: Path, limits: Limits, *, sandbox: bool, gpu: bool, warmup: str):
-        self.root, self.limits, self.sandbox, self.gpu, self.warmup = root, limits, sandbox, gpu, warmup
+    def __init__(self, root: Path, limits: Limits, *, sandbox: bool, gpu: bool, preload: list[str]):
+        self.root, self.limits, self.gpu, self.preload = root, limits, gpu, preload
+        self.zygote = Zygote(root, limits, gpu=gpu, preload=preload) if sandbox else None
+        self.runs = self.zygote.runs if self.zygote else short_folder("lrlab-runs-")
         self._next: asyncio.Task | None = None
         self._count = 0
 
+    async def open(self) -> None:
+        if self.zygote is not None:
+            await self.zygote.start()
+
     async def _start(self) -> Kernel:
         self._count += 1
-        run_dir = Path(tempfile.mkdtemp(prefix=f"k{self._count}-", dir=self.root))
+        name = f"k{self._count}"
+        run_dir = self.runs / name
+        run_dir.mkdir(mode=0o700)
         cgroup = Cgroup.create(f"lrlab-{os.getpid()}-{self._count}", self.limits)
-        km = GradingKernelManager(run_dir=str(run_dir), limits=self.limits, sandbox=self.sandbox,
+        km = GradingKernelManager(run_dir=str(run_dir), limits=self.limits, zygote=self.zygote,
                                   gpu=self.gpu, cgroup=cgroup)
         kernel = Kernel(km, run_dir, cgroup)
         try:
             await km.start_kernel()
-            kc = km.client()
-            kc.start_channels()
-            try:
-                await kc.wait_for_ready(timeout=60)
-                if self.warmup:
-                    await kc.execute_interactive(self.warmup, silent=True, store_history=False,
-                                                 timeout=120)
-            finally:
-                kc.stop_channels()
+            if self.zygote is None:
+                await self._warm_up(km)
         except BaseException:
             await kernel.close()
             raise
         return kernel
+
+    async def _warm_up(self, km) -> None:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            code = (f"import importlib as _i\nfor _m in {self.preload!r}:\n    try:\n"
+                    "        _i.import_module(_m)\n    except Exception:\n        pass\ndel _i, _m")
+            await kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
+        finally:
+            kc.stop_channels()
 
     async def take(self) -> Kernel:
         task = self._next or asyncio.ensure_future(self._start())
@@ -109,10 +123,14 @@ class KernelPool:
             except BaseException:  # noqa: BLE001
                 pass
             self._next = None
+        if self.zygote is not None:
+            await self.zygote.close()
+        shutil.rmtree(self.runs, ignore_errors=True)
 
 
-def warmup_code(nb) -> str:
-    """Import (without binding names) every module the instructor's locked cells import."""
+def preload_modules(nb) -> list[str]:
+    """What every kernel of this assignment imports: the instructor's locked cells' imports,
+    what the first optimizer step imports lazily (torch._dynamo), ipykernel and the probe."""
     modules = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -127,9 +145,10 @@ def warmup_code(nb) -> str:
                 modules += [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 modules.append(node.module)
-    modules = list(dict.fromkeys(modules + ["lrlab.probe"]))
-    return (f"import importlib as _i\nfor _m in {modules!r}:\n    _i.import_module(_m)\n"
-            "del _i, _m")
+    if any(m.split(".")[0] == "torch" for m in modules):
+        modules.append("torch._dynamo")
+    modules += ["ipykernel.kernelapp", "matplotlib_inline.backend_inline", "lrlab.probe"]
+    return list(dict.fromkeys(modules))
 
 
 def read_submission(path: Path):
@@ -183,8 +202,8 @@ class Worker:
         self.tests = {n: probes.tests_of(nb) for n, nb in self.source.items()}
         self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
         os.chmod(self.tmp, 0o700)
-        warm = warmup_code(next(iter(self.source.values())))
-        self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, warmup=warm)
+        preload = preload_modules(next(iter(self.source.values())))
+        self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, preload=preload)
         self.config = course.config()
         import lrlab.groups, lrlab.models, lrlab.quiz  # noqa: F401,E401 - judges import them: load once
         self.budget = 60 + sum(len(nb.cells) for nb in self.source.values()) * (course.timeout + 5)
@@ -340,6 +359,7 @@ async def _alive(kernel: Kernel) -> bool:
 async def serve(course: Course, assignment: str, *, sandbox: bool, gpu: bool) -> int:
     """The worker's main loop: a student id per line in, a result per line out."""
     worker = Worker(course, assignment, sandbox=sandbox, gpu=gpu)
+    await worker.pool.open()
     out = sys.stdout
     sys.stdout = sys.stderr          # nothing else may write to the protocol stream
     loop = asyncio.get_running_loop()

@@ -11,6 +11,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -40,21 +41,27 @@ def _cli(*args, cwd, env=None, timeout=1200):
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
-def _our_processes() -> list[str]:
-    """Command lines of processes that belong to a grading batch (kernels, workers, leftovers)."""
+def _our_processes(marker: str) -> list[str]:
+    """Command lines of the processes whose command line holds ``marker`` (the batch's folder)."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "lrlab-batch-" in cmd or "lrlab-grade-" in cmd or "autograder _worker" in cmd:
+        if marker in cmd:
             found.append(f"{pid}: {cmd[:160]}")
     return found
 
 
 def _tmp_entries() -> set[str]:
     return set(os.listdir(tempfile.gettempdir()))
+
+
+def _cgroups() -> set[str]:
+    """Every cgroup of ours (lrlab-*) on the machine."""
+    base = Path("/sys/fs/cgroup")
+    return {str(p) for p in base.glob("**/lrlab-*")} if base.is_dir() else set()
 
 
 # --- the sandbox itself -------------------------------------------------------------------------
@@ -64,6 +71,7 @@ out = {"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ),
        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
        "cmdline": open("/proc/self/cmdline").read().replace("\0", " "),
        "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0],
+       "caps": [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0],
        "as_mb": resource.getrlimit(resource.RLIMIT_AS)[0] >> 20}
 for name, path in PATHS.items():
     out[name] = os.path.exists(path)
@@ -90,8 +98,10 @@ print(json.dumps(out))
 
 
 def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
-    from autograder.kernel import GradingKernelManager
-    from autograder.sandbox import Cgroup, Limits
+    """A kernel forked by a worker's zygote, probed from the inside, while the next student's
+    kernel is already waiting in the same zygote."""
+    from autograder.sandbox import Limits
+    from autograder.worker import KernelPool
 
     instructor = tmp_path / "instructor"
     (instructor / "submitted").mkdir(parents=True)
@@ -99,19 +109,18 @@ def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
+    root = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
     paths = {"solutions": str(ROOT / "solutions"), "gradebook": str(instructor / "gradebook.db"),
              "instructor": str(instructor), "home": os.path.expanduser("~/.bashrc"),
-             "repo_readme": str(ROOT / "README.md")}
+             "repo_readme": str(ROOT / "README.md"), "next_kernel": str(root / "runs" / "k2")}
     code = PROBE.replace("PATHS", repr(paths)).replace("PORT", str(server.getsockname()[1]))
     limits = Limits()
 
     async def run() -> dict:
-        cgroup = Cgroup.create(f"lrlab-test-{os.getpid()}", limits)
-        run_dir = tmp_path / "run"        # the kernel's one writable host folder
-        run_dir.mkdir()
-        km = GradingKernelManager(run_dir=str(run_dir), limits=limits, cgroup=cgroup)
-        await km.start_kernel()
-        kc = km.client()
+        pool = KernelPool(root, limits, sandbox=True, gpu=False, preload=["torch"])
+        await pool.open()
+        kernel = await pool.take()
+        kc = kernel.km.client()
         kc.start_channels()
         try:
             await kc.wait_for_ready(timeout=60)
@@ -121,9 +130,8 @@ def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
             return json.loads("".join(lines))
         finally:
             kc.stop_channels()
-            await km.shutdown_kernel(now=True)
-            if cgroup:
-                cgroup.remove()
+            await kernel.close()
+            await pool.close()
 
     os.environ["LRLAB_INSTRUCTOR"] = str(instructor)   # must not reach the kernel
     try:
@@ -131,14 +139,16 @@ def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
     finally:
         os.environ.pop("LRLAB_INSTRUCTOR")
         server.close()
+        shutil.rmtree(root, ignore_errors=True)
     assert not any(seen[k] for k in paths), {k: seen[k] for k in paths}
     assert seen["loopback"] != "reached", "the kernel reached the host's loopback"
     assert not [k for k in seen if k.startswith("wrote ")], "a read-only folder was writable"
     assert seen["tmp_mb"] <= limits.tmp_mb
-    assert len(seen["pids"]) <= 3, f"the kernel sees other processes: {seen['pids']}"
+    assert seen["pids"] == [1, 2], f"the kernel sees other processes: {seen['pids']}"
     assert "LRLAB_INSTRUCTOR" not in seen["env"] and "PATH" in seen["env"]
     assert str(instructor) not in seen["cmdline"] and "key" not in seen["cmdline"]
     assert seen["nproc"] == limits.processes and seen["as_mb"] == limits.memory_mb
+    assert seen["caps"] == "0000000000000000"
     assert seen["cwd"] == sandbox.HOME
 
 
@@ -174,23 +184,26 @@ def attacked(tmp_path_factory):
         for student, sample in ((f"{attack}-v1", "perfect"), (attack, attack), (f"{attack}-v2", "perfect")):
             shutil.copy(SAMPLES / f"{sample}.ipynb", downloads / f"{student}.ipynb")
             order.append(student)
-    tmp_before = _tmp_entries()
+    batch_tmp = work / "tmp"           # the batch's TMPDIR: its workers, zygotes and kernels live here
+    batch_tmp.mkdir()
+    tmp_before, cgroups_before = _tmp_entries(), _cgroups()
     assert _cli("collect", A, downloads, "--instructor", course, cwd=work).returncode == 0
     args = ["grade", A, "--instructor", course, "--quiet", "-j", "2", "--timeout", "10"]
     for s in order:
         args += ["--student", s]
     start = time.monotonic()
-    r = _cli(*args, cwd=work)
+    r = _cli(*args, cwd=work, env={"TMPDIR": str(batch_tmp)})
     seconds = time.monotonic() - start
     assert r.returncode == 0, r.stderr[-3000:]
     time.sleep(3)          # time for any daemon an attacker left to do its damage
-    leftover = _our_processes()
-    tmp_after = _tmp_entries()
+    leftover = _our_processes(str(batch_tmp)) + _our_processes(str(course))
+    tmp_after = _tmp_entries() | {f"batch:{n}" for n in os.listdir(batch_tmp)}
+    new_cgroups = _cgroups() - cgroups_before
     assert _cli("export", "--instructor", course, cwd=work).returncode == 0
     with open(course / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     return {"course": course, "rows": rows, "leftover": leftover, "seconds": seconds,
-            "new_tmp": tmp_after - tmp_before, "stdout": r.stdout}
+            "new_tmp": tmp_after - tmp_before, "new_cgroups": new_cgroups, "stdout": r.stdout}
 
 
 def test_victims_keep_full_marks_around_every_destructive_sample(attacked):
@@ -222,10 +235,11 @@ def test_each_attacker_gets_what_its_own_answers_earn(attacked):
 
 def test_nothing_is_left_behind(attacked):
     assert attacked["leftover"] == [], "processes left after the batch:\n" + "\n".join(attacked["leftover"])
-    new = {n for n in attacked["new_tmp"] if not n.startswith("pytest-")}
-    assert not new, f"left in {tempfile.gettempdir()}: {sorted(new)[:20]}"
-    for base in (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
-        assert not list(base.rglob("lrlab-*")) if base.is_dir() else True
+    # what the batch or an attacker would leave (other programs may use /tmp meanwhile)
+    ours = re.compile(r"^(batch:.*|lrlab-.*|blob\d+|f\d+|fill|torch)$")
+    new = sorted(n for n in attacked["new_tmp"] if ours.match(n))
+    assert not new, f"left in {tempfile.gettempdir()}: {new[:20]}"
+    assert not attacked["new_cgroups"], f"cgroups left: {sorted(attacked['new_cgroups'])[:5]}"
 
 
 def test_flags_and_csv_are_printable(attacked):
@@ -246,7 +260,7 @@ def test_export_flags_a_gradebook_or_record_that_grading_did_not_produce(attacke
     course = tmp_path / "course"
     shutil.copytree(attacked["course"], course)
     con = sqlite3.connect(course / "gradebook.db")
-    con.execute("UPDATE grade SET auto_score = max_score WHERE notebook_id IN (SELECT sn.id FROM "
+    con.execute("UPDATE grade SET auto_score = 100 WHERE notebook_id IN (SELECT sn.id FROM "
                 "submitted_notebook sn JOIN submitted_assignment sa ON sn.assignment_id = sa.id "
                 "WHERE sa.student_id = 'outlives_kernel')")
     con.commit()

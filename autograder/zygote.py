@@ -1,0 +1,226 @@
+"""The fork server of a grading worker: a process that has imported torch and the course's
+modules once, and forks a fresh kernel for each student, each in namespaces of its own.
+
+It runs inside the worker's bubblewrap sandbox (``autograder.kernel.Zygote`` starts it as a
+plain script: it imports nothing of the autograder) and never runs student code itself. Per
+student (a ``{"fork": NAME}`` line on stdin), a child:
+
+1. closes every inherited file descriptor (the zygote's pipes to the worker among them);
+2. unshares new user, mount, network, IPC, UTS and PID namespaces (Linux, no privilege: the
+   sandbox is already a user namespace), maps its own uid;
+3. mounts its own size-limited tmpfs on ``/tmp`` and on the home folder, and a tmpfs over the
+   folder of run folders, with only its own (``runs/NAME``) bound back at its path;
+4. waits until the worker has put it in the student's cgroup, then forks the namespace's
+   init (PID 1): it mounts a fresh ``/proc`` (only the namespace's processes), forbids further
+   user namespaces, drops every capability and sets no-new-privileges, forks the kernel
+   (PID 2) and reaps orphans; the kernel takes its own session, the per-process limits and a
+   clean environment, and starts ipykernel on the connection file in ``runs/NAME`` (IPC).
+
+Every mount the kernel inherits is locked by the kernel (Linux) in its less privileged
+namespace: it cannot be unmounted to reveal what is underneath. When the child dies (killed
+by the worker, or the zygote goes), the kernel and everything it started die with it.
+"""
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+import time
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _ok(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None) -> None:
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _ok(LIBC.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _drop_capabilities() -> None:
+    for cap in range(64):
+        LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    _ok(LIBC.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
+    _ok(LIBC.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _limit(which, value: int) -> None:
+    if value > 0:
+        resource.setrlimit(which, (value, value))
+
+
+def _isolate(spec: dict, name: str) -> None:
+    """In the child: new namespaces, private tmpfs, only its own run folder."""
+    uid, gid = os.getuid(), os.getgid()
+    _ok(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+                     | CLONE_NEWPID), "unshare")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{gid} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    lim, home = spec["limits"], spec["home"]
+    runs, own = spec["runs"], os.path.join(spec["runs"], name)
+    stash = os.path.join(home, f".run-{name}")  # the sandbox's home: put aside while /tmp changes
+    os.mkdir(stash)
+    _mount(own, stash, None, MS_BIND)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['tmp_mb']}m,mode=1777")
+    os.makedirs(runs, exist_ok=True)            # the runs folder may have been under /tmp
+    _mount("tmpfs", runs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755")
+    os.mkdir(own)
+    _mount(stash, own, None, MS_BIND)
+    _ok(LIBC.umount2(stash.encode(), MNT_DETACH), "umount")
+    os.rmdir(stash)
+    _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['scratch_mb']}m,mode=755")
+
+
+def _init(spec: dict, name: str) -> None:
+    """PID 1 of the new namespace: a fresh /proc, no further user namespaces, no capabilities;
+    then start the kernel and reap every orphan until the kernel exits."""
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+    LIBC.sethostname(b"grading", 7)
+    _drop_capabilities()
+    kernel = os.fork()
+    if kernel == 0:
+        _become_kernel(spec, name)
+    while True:
+        pid, status = os.wait()
+        if pid == kernel:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def _become_kernel(spec: dict, name: str) -> None:
+    """The kernel (PID 2): its own session, the per-process limits, a clean environment."""
+    os.setsid()
+    lim = spec["limits"]
+    _limit(resource.RLIMIT_AS, lim["memory_mb"] << 20)
+    _limit(resource.RLIMIT_CPU, lim["cpu_seconds"])
+    _limit(resource.RLIMIT_FSIZE, lim["file_mb"] << 20)
+    _limit(resource.RLIMIT_NOFILE, lim["open_files"])
+    _limit(resource.RLIMIT_NPROC, lim["processes"])
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    os.chdir(spec["home"])
+    connection = os.path.join(spec["runs"], name, "kernel.json")
+    sys.argv = ["ipykernel_launcher", "-f", connection, "--HistoryManager.enabled=False"]
+    from ipykernel import kernelapp
+    kernelapp.launch_new_instance()
+    os._exit(0)
+
+
+def _child(spec: dict, name: str, go: int) -> None:
+    """The forked child: isolate, wait for the worker's go, start the namespace's init."""
+    try:
+        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.setsid()
+        stderr = os.open(os.path.join(spec["runs"], name, "stderr.txt"),
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd, target in ((0, null), (1, null), (2, stderr)):
+            os.dup2(target, fd)
+        os.closerange(3, go)
+        os.closerange(go + 1, 65536)
+        _isolate(spec, name)
+        if os.read(go, 1) != b"g":       # the worker put this process in the student's cgroup
+            os._exit(1)
+        os.close(go)
+        init = os.fork()
+        if init == 0:
+            LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            _init(spec, name)
+        _, status = os.waitpid(init, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    except BaseException as e:  # noqa: BLE001 - say why on the run folder's stderr, then go
+        os.write(2, f"grading sandbox: {type(e).__name__}: {e}\n".encode())
+        os._exit(70)
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    out = sys.stdout
+    start = time.perf_counter()
+    os.environ.update(spec["env"])
+    skipped = []
+    for module in spec["preload"]:
+        try:
+            __import__(module)
+        except Exception as e:  # noqa: BLE001 - a notebook may import what is not installed
+            skipped.append(f"{module}: {type(e).__name__}")
+    out.write(json.dumps({"ready": os.getpid(), "seconds": time.perf_counter() - start,
+                          "skipped": skipped, "threads": _threads()}) + "\n")
+    out.flush()
+    children, gates = {}, {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "fork" in request:
+            name = request["fork"]
+            if _threads() != 1:       # forking a multi-threaded process is unsafe
+                out.write(json.dumps({"error": f"the zygote has {_threads()} threads"}) + "\n")
+                out.flush()
+                continue
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(write)
+                _child(spec, name, read)
+            os.close(read)
+            children[name], gates[name] = pid, write
+            out.write(json.dumps({"forked": name, "pid": pid}) + "\n")
+        elif "go" in request:
+            os.write(gates.pop(request["go"]), b"g")
+            out.write(json.dumps({"went": request["go"]}) + "\n")
+        elif "poll" in request:
+            pid = children.get(request["poll"])
+            code = None
+            if pid is None:
+                code = 0
+            else:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    code = os.waitstatus_to_exitcode(status)
+                    children.pop(request["poll"])
+            out.write(json.dumps({"polled": request["poll"], "code": code}) + "\n")
+        elif "kill" in request:
+            pid = children.pop(request["kill"], None)
+            gate = gates.pop(request["kill"], None)
+            if gate is not None:
+                os.close(gate)
+            if pid is not None:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except OSError:
+                    pass
+            out.write(json.dumps({"killed": request["kill"]}) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
