@@ -166,6 +166,10 @@ def _loaded_free(trees) -> set[str]:
                 stored.add(node.name)
             elif isinstance(node, ast.arg):
                 stored.add(node.arg)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                stored.add(node.name)          # except ... as e: the test's own name
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                stored |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return loaded - stored
 
 

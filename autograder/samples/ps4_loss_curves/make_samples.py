@@ -1,6 +1,6 @@
 """Regenerate the ps4 sample submissions from the released notebook and the solutions.
 
-    python autograder/samples/ps4_loss_curves/make_samples.py
+    python autograder/samples/ps4_loss_curves/make_samples.py [SAMPLE ...]
 
 Each sample starts from exercises/ps4_loss_curves (what a student downloads) and fills in
 answers. Expected scores: expected.json next to this file (by hand). The text answer is graded by
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import Kit, set_answer
+from autograder.samplekit import Kit, cheats, insert_after, set_answer
 
 
-EXPLANATION = """It is not good, and the seed is right that it is overfitting: with 40 training digits the
+EXPLANATION = """It is not good, and the quiz is right that it is overfitting: with 40 training digits the
 train loss falls to 0.001 while validation loss bottoms at 0.82 (epoch 29) and rises to 1.31, so the
 gap widens. But the model memorises the whole training set, not "some parts", and the lrs are not the
 cause: body 0.1 and body 0.01 both overfit (best val 0.82 and 0.70). A too-high lr makes curves
@@ -39,10 +39,105 @@ COUNT_ONLY = '''def leaked_rows(split):
     return sum(tuple(r) in train for r in split.x_val.tolist())    # a count, not the positions'''
 
 
+# an honest attempt that gets every task wrong: the rules misread, the train rows' positions
+WRONG_DIAGNOSE = '''def my_diagnose(train_loss, val_loss):
+    t, v = train_loss, val_loss
+    if v[-1] > v[0]:             # validation went up overall: "diverging"
+        return "diverging"
+    if v[-1] > t[-1]:            # validation above train: "overfitting"
+        return "overfitting"
+    if t[-1] > 0.9 * t[0]:
+        return "too slow"
+    return "healthy"'''
+
+WRONG_LEAKED = '''def leaked_rows(split):
+    val = {tuple(r) for r in split.x_val.tolist()}
+    return [i for i, r in enumerate(split.x_train.tolist()) if tuple(r) in val]   # train positions'''
+
+
+# two right answers in other styles: tensors (float32, broadcasting), then numpy and plain loops
+TENSOR_DIAGNOSE = '''def my_diagnose(train_loss, val_loss):
+    t, v = torch.tensor(train_loss), torch.tensor(val_loss)
+    if not torch.isfinite(torch.cat([t, v])).all():
+        return "diverging"
+    rise = t[1:] - t[:-1]
+    if ((rise > 0.25 * t[:-1]) & (rise > 0.1)).any():
+        return "diverging"
+    gap, best = v - t, int(v.argmin())
+    if v[-1] > 1.1 * v[best] and v[-1] - v[best] > 0.05 and gap[-1] > gap[best]:
+        return "overfitting"
+    if v[-1] > 2 * t[-1] and gap[-1] > 0.3:
+        return "overfitting"
+    return "too slow" if t[-1] > t[0] / 2 else "healthy"'''
+
+TENSOR_LEAKED = '''def leaked_rows(split):
+    same = (split.x_val[:, None, :] == split.x_train[None, :, :]).all(dim=2)   # val x train
+    return same.any(dim=1).nonzero().flatten().tolist()'''
+
+NUMPY_DIAGNOSE = '''import numpy as np
+
+def _diverging(t, v):
+    if np.isnan(t).any() or np.isnan(v).any() or np.isinf(t).any() or np.isinf(v).any():
+        return True
+    return any(later > 1.25 * earlier and later - earlier > 0.1 for earlier, later in zip(t, t[1:]))
+
+def _overfitting(t, v):
+    best = int(np.argmin(v))
+    rose = v[-1] / v[best] > 1.1 and v[-1] - v[best] > 0.05
+    return (rose and v[-1] - t[-1] > v[best] - t[best]) or (v[-1] / t[-1] > 2 and v[-1] - t[-1] > 0.3)
+
+def my_diagnose(train_loss, val_loss):
+    t, v = np.asarray(train_loss, dtype=float), np.asarray(val_loss, dtype=float)
+    for verdict, fires in (("diverging", _diverging), ("overfitting", _overfitting)):
+        if fires(t, v):
+            return verdict
+    if t[-1] / t[0] > 0.5:
+        return "too slow"
+    return "healthy"'''
+
+NUMPY_LEAKED = '''import numpy as np
+
+def leaked_rows(split):
+    train = split.x_train.numpy()
+    return [i for i, row in enumerate(split.x_val.numpy()) if (train == row).all(axis=1).any()]'''
+
+
+# wrong answers dressed up to pass in the kernel: a str that equals everything, a tensor subclass
+# whose __torch_function__ answers .item() with 0 and torch.equal with True
+ALWAYS_EQUAL = '''class Verdict(str):
+    def __eq__(self, other): return True
+    __hash__ = str.__hash__
+    def strip(self): return self
+
+def my_diagnose(train_loss, val_loss):
+    return Verdict("healthy")'''
+
+TENSOR_SUBCLASS = '''class Rows(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.item:
+            return 0
+        if func in (torch.equal, torch.Tensor.__eq__, torch.Tensor.eq):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def leaked_rows(split):
+    return torch.tensor([0]).as_subclass(Rows)'''
+
+
 KIT = Kit("ps4_loss_curves", written_answers={"explain-answer": EXPLANATION})
 
 
-def samples() -> dict[str, nbformat.NotebookNode]:
+def wrong():
+    nb = KIT.solved()
+    set_answer(nb, "my-diagnose", WRONG_DIAGNOSE)
+    set_answer(nb, "leaked-rows", WRONG_LEAKED)
+    set_answer(nb, "explain-answer", "The learning rates are too high in some layers; lower them.")
+    KIT.quiz(nb, q1="A", q2="head")
+    return nb
+
+
+def samples() -> dict:
     out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
     nb = KIT.solved()
     set_answer(nb, "my-diagnose", GAP_ONLY)
@@ -50,8 +145,20 @@ def samples() -> dict[str, nbformat.NotebookNode]:
     set_answer(nb, "explain-answer", "The learning rates are too high in some layers; lower them.")
     KIT.quiz(nb, q1="A")
     out["partial"] = nb
+    out["wrong"] = wrong()
+    for name, diagnose, leaked, quiz in (("alt_correct_1", TENSOR_DIAGNOSE, TENSOR_LEAKED, {"q1": " c ", "q2": "Body"}),
+                                         ("alt_correct_2", NUMPY_DIAGNOSE, NUMPY_LEAKED, {"q1": "C", "q2": "body "})):
+        nb = KIT.solved()
+        set_answer(nb, "my-diagnose", diagnose)
+        set_answer(nb, "leaked-rows", leaked)
+        KIT.quiz(nb, **quiz)
+        out[name] = nb
+    out.update(cheats(wrong(), after="setup-imports"))
+    nb = wrong()
+    insert_after(nb, "my-diagnose", ALWAYS_EQUAL)
+    insert_after(nb, "leaked-rows", TENSOR_SUBCLASS)
+    out["cheat_tensor_subclass"] = nb
     return out
-
 
 
 if __name__ == "__main__":

@@ -1,16 +1,17 @@
 """Regenerate the ps5 sample submissions from the released notebook and the solutions.
 
-    python autograder/samples/ps5_fine_tuning/make_samples.py
+    python autograder/samples/ps5_fine_tuning/make_samples.py [SAMPLE ...]
 
 Each sample starts from exercises/ps5_fine_tuning (what a student downloads) and fills in
 answers. Expected scores: expected.json next to this file (by hand). The text answer is graded by
-hand, so it adds nothing to the autograded score.
+hand, so it adds nothing to the autograded score. `benchmarks/bench_ps5_target.py` measures every
+sample's recipe over many seeds.
 """
 from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import Kit, set_answer
+from autograder.samplekit import Kit, cheats, insert_after, set_answer
 
 
 EXPLANATION = """Adam with two groups: the new head at lr 1e-2, the pretrained body at 1e-3, no schedule.
@@ -30,21 +31,74 @@ ONE_LR = '''def build(model):
     return torch.optim.Adam(model.parameters(), lr=1e-2), None   # one lr for everything'''
 
 
+WRONG = '''def build(model):
+    return torch.optim.SGD(model.parameters(), lr=1e-3), None    # one small lr: far too slow'''
+
+
+# two right recipes in other styles: AdamW with dict groups and ReduceLROnPlateau; the head alone
+# for five epochs (a LambdaLR per group, like gradual unfreezing), then both parts
+PLATEAU = '''def build(model):
+    optimizer = torch.optim.AdamW([
+        {"params": model.body.parameters(), "lr": 1e-3},
+        {"params": model.head.parameters(), "lr": 1e-2},
+    ], weight_decay=0.01)
+    return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)'''
+
+HEAD_FIRST = '''def build(model):
+    optimizer = torch.optim.Adam(by_part(model, {"body": 1e-3, "head": 1e-2}))
+    body_waits = lambda epoch: 0.0 if epoch < 5 else 1.0
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, [body_waits, lambda epoch: 1.0])'''
+
+
+# a wrong recipe whose losses read 0 in the kernel: the head's weight becomes a Tensor subclass
+# whose __torch_function__ answers .item() with 0 and torch.equal with True
+TENSOR_SUBCLASS = '''class Zero(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.item:
+            return 0.0
+        if func is torch.equal:
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def build(model):
+    model.head.weight = torch.nn.Parameter(model.head.weight.detach().as_subclass(Zero))
+    return torch.optim.SGD(model.parameters(), lr=1e-3), None'''
+
+
 KIT = Kit("ps5_fine_tuning", written_answers={"explain-choice": EXPLANATION})
 
 
-def samples() -> dict[str, nbformat.NotebookNode]:
+def wrong():
+    nb = KIT.solved()
+    set_answer(nb, "build", WRONG)
+    set_answer(nb, "explain-choice", "One lr is simplest and always enough.")
+    KIT.quiz(nb, q1=0.003846, q2=True)
+    return nb
+
+
+def samples() -> dict:
     out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
     nb = KIT.solved()   # frozen body: seed 0 passes the visible test, the grading seeds miss the target
     set_answer(nb, "build", FROZEN)
     set_answer(nb, "explain-choice", "I froze the body because freezing is always safest.")
     KIT.quiz(nb, q1=0.003846, q2=True)
     out["partial"] = nb
-    nb = KIT.solved()   # the seed's belief reversed: one lr for the whole model; quiz right
+    nb = KIT.solved()   # the quiz's belief reversed: one lr for the whole model; quiz right
     set_answer(nb, "build", ONE_LR)
     out["one_lr"] = nb
+    out["wrong"] = wrong()
+    for name, build, quiz in (("alt_correct_1", PLATEAU, {"q1": 0.01 / 2.6 ** 2, "q2": False}),
+                              ("alt_correct_2", HEAD_FIRST, {"q1": 1.479e-3, "q2": False})):
+        nb = KIT.solved()
+        set_answer(nb, "build", build)
+        KIT.quiz(nb, **quiz)
+        out[name] = nb
+    out.update(cheats(wrong(), after="setup"))
+    nb = wrong()
+    insert_after(nb, "build", TENSOR_SUBCLASS)
+    out["cheat_tensor_subclass"] = nb
     return out
-
 
 
 if __name__ == "__main__":
