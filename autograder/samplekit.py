@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import re
 
 import nbformat
@@ -32,7 +33,9 @@ def set_answer(nb, gid: str, source: str) -> None:
 def insert_after(nb, gid: str, source: str) -> None:
     """A new code cell (the student's own) right after cell ``gid``."""
     i = next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
-    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source))
+    cell = nbformat.v4.new_code_cell(source)
+    cell.id = hashlib.sha1(f"{gid}\n{source}".encode()).hexdigest()[:8]   # samples regenerate identically
+    nb.cells.insert(i + 1, cell)
 
 
 class Kit:
