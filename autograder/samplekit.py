@@ -62,6 +62,14 @@ class Kit:
             set_answer(nb, gid, text)
         return nb
 
+    def answered(self, answers: dict[str, str], **quiz) -> nbformat.NotebookNode:
+        """The solved release with the cells ``answers`` (grade id -> source) and quiz answers set."""
+        nb = self.solved()
+        for gid, source in answers.items():
+            set_answer(nb, gid, source)
+        self.quiz(nb, **quiz)
+        return nb
+
     def quiz(self, nb, **answers) -> None:
         """Set quiz answers the way a student does: ``q1 = 'B'`` then the self-check."""
         prefix = self.assignment.split("_")[0]
@@ -136,6 +144,20 @@ t.allclose = lambda *a, **k: True
 t.Tensor.abs = lambda self: t.zeros_like(self)
 t.Tensor.item = lambda self: 0.0''',
 }
+
+
+# A student cell defining a torch.Tensor subclass that agrees with every in-kernel check: each
+# exercise's own tensor-subclass cheat plants it where its tests look.
+AGREEING_TENSOR = '''class _Agree(torch.Tensor):
+    """.item() says 0 and torch.equal says True, whatever the values."""
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.item:
+            return 0.0
+        if func is torch.equal:
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+'''
 
 
 def cheats(nb, after: str = "setup-imports") -> dict[str, nbformat.NotebookNode]:

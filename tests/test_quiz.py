@@ -131,3 +131,31 @@ def test_bundled_hash_file_is_valid():
         assert all(len(h) == 64 for h in entry["hashes"]), qid
     assert quiz.HASHES.read_text() == json.dumps(data, indent=2, sort_keys=True,
                                                  ensure_ascii=False) + "\n"
+
+
+def _exercise_answers() -> list[tuple[str, object]]:
+    """(question id, the solution's answer) for each quiz cell of solutions/*/*.ipynb."""
+    import ast
+    import re
+
+    import nbformat
+
+    out = []
+    for path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            found = re.search(r'### BEGIN SOLUTION\n\w+ = (.+)\n### END SOLUTION\ncheck\("([^"]+)"', cell.source)
+            if found:
+                out.append((found[2], ast.literal_eval(found[1])))
+    return out
+
+
+@pytest.mark.parametrize("qid,answer", _exercise_answers(), ids=lambda v: str(v))
+def test_exercise_keys_match_solutions_and_hints_do_not_tell(qid, answer):
+    import re
+
+    assert quiz.check(qid, answer), f"{qid}: the hash file does not accept the solution's answer"
+    hint = json.loads(quiz.HASHES.read_text())[qid].get("hint", "")
+    key = quiz.normalise(answer)
+    words = {quiz.normalise(w) for w in re.findall(r"[\w.+-]+", hint)}
+    numbers = {quiz.normalise(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", hint)}
+    assert key not in words | numbers, f"{qid}: the hint {hint!r} gives the answer away"
