@@ -67,10 +67,11 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
 
 
 def leaks(html: str, lines: list[str]) -> list[str]:
+    """The hidden-test lines that appear as a line of the page's text."""
     import html as html_mod
     text = html_mod.unescape(re.sub(r"<[^>]+>", "", html))
-    text = re.sub(r"\s+", " ", text)
-    return [line for line in lines if re.sub(r"\s+", " ", line) in text]
+    shown = {" ".join(line.split()) for line in text.splitlines()}
+    return [line for line in lines if " ".join(line.split()) in shown]
 
 
 def _pending(course: Course, assignment: str, student: str, notebook: str) -> dict[str, float]:

@@ -160,8 +160,10 @@ def apply(cell, test: Test, verdict: Verdict) -> None:
         if kind == "stream" and o.get("name") == "stderr":
             o = new_output("stream", name="stdout", text=o.get("text", ""))
         kept.append(o)
+    printed = "".join(o.get("text", "") for o in kept if o.get("output_type") == "stream")
     if verdict.passed:
-        kept.append(new_output("stream", name="stdout", text=verdict.message))
+        if not printed.endswith(verdict.message):      # a visible test printed it already
+            kept.append(new_output("stream", name="stdout", text=verdict.message))
     elif not any(o.get("output_type") == "error" for o in kept):
         kept.append(new_output("error", ename="AssertionError", evalue=verdict.message,
                                traceback=[f"AssertionError: {verdict.message}"]))

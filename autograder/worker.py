@@ -40,10 +40,11 @@ MAX_NOTEBOOK_BYTES = 20 << 20
 
 
 class Kernel:
-    """One started kernel: its manager, run folder and cgroup."""
+    """One started kernel: its manager, a connected client, run folder and cgroup."""
 
     def __init__(self, km, run_dir: Path, cgroup):
         self.km, self.run_dir, self.cgroup = km, run_dir, cgroup
+        self.kc = None
 
     def died_why(self) -> str:
         if self.cgroup and self.cgroup.out_of_memory():
@@ -54,6 +55,8 @@ class Kernel:
         return tail[-1][:160] if tail else "os._exit, a crash or a limit"
 
     async def close(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
         try:
             await self.km.shutdown_kernel(now=True)
         except Exception:  # noqa: BLE001 - already dead is fine
@@ -92,23 +95,18 @@ class KernelPool:
         kernel = Kernel(km, run_dir, cgroup)
         try:
             await km.start_kernel()
-            if self.zygote is None:
-                await self._warm_up(km)
+            kernel.kc = km.client()
+            kernel.kc.allow_stdin = False
+            kernel.kc.start_channels()
+            await kernel.kc.wait_for_ready(timeout=60)
+            if self.zygote is None:      # an ordinary kernel imports what the zygote would have
+                code = (f"import importlib as _i\nfor _m in {self.preload!r}:\n    try:\n"
+                        "        _i.import_module(_m)\n    except Exception:\n        pass\ndel _i, _m")
+                await kernel.kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
         except BaseException:
             await kernel.close()
             raise
         return kernel
-
-    async def _warm_up(self, km) -> None:
-        kc = km.client()
-        kc.start_channels()
-        try:
-            await kc.wait_for_ready(timeout=60)
-            code = (f"import importlib as _i\nfor _m in {self.preload!r}:\n    try:\n"
-                    "        _i.import_module(_m)\n    except Exception:\n        pass\ndel _i, _m")
-            await kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
-        finally:
-            kc.stop_channels()
 
     async def take(self) -> Kernel:
         task = self._next or asyncio.ensure_future(self._start())
@@ -205,7 +203,8 @@ class Worker:
         preload = preload_modules(next(iter(self.source.values())))
         self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, preload=preload)
         self.config = course.config()
-        import lrlab.groups, lrlab.models, lrlab.quiz  # noqa: F401,E401 - judges import them: load once
+        # judges import these (and a first optimizer imports torch._dynamo): load them once
+        import lrlab.groups, lrlab.models, lrlab.quiz, torch._dynamo  # noqa: F401,E401
         self.budget = 60 + sum(len(nb.cells) for nb in self.source.values()) * (course.timeout + 5)
 
     async def close(self) -> None:
@@ -306,6 +305,7 @@ class Worker:
         t = time.monotonic()
         client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
                                max_output=self.course.max_output_bytes, resources=resources)
+        client.kc = kernel.kc            # connected while the previous student ran
         why = ""
         try:
             await asyncio.wait_for(client.async_execute(), self.budget)
@@ -320,8 +320,6 @@ class Worker:
             else:
                 why = f"grading failed: {kind}: {str(e)[:120]}"
         finally:
-            if client.kc is not None:
-                client.kc.stop_channels()
             if kernel.cgroup and kernel.cgroup.out_of_memory() and not why:
                 res.flags.append(f"the student's memory limit was hit ({name}.ipynb)")
             await kernel.close()

@@ -8,7 +8,7 @@ student (a ``{"fork": NAME}`` line on stdin), a child:
 1. closes every inherited file descriptor (the zygote's pipes to the worker among them);
 2. unshares new user, mount, network, IPC, UTS and PID namespaces (Linux, no privilege: the
    sandbox is already a user namespace), maps its own uid;
-3. mounts its own size-limited tmpfs on ``/tmp`` and on the home folder, and a tmpfs over the
+3. mounts its own size-limited tmpfs on ``/tmp``, ``/dev/shm`` and the home folder, and a tmpfs over the
    folder of run folders, with only its own (``runs/NAME``) bound back at its path;
 4. waits until the worker has put it in the student's cgroup, then forks the namespace's
    init (PID 1): it mounts a fresh ``/proc`` (only the namespace's processes), forbids further
@@ -85,6 +85,8 @@ def _isolate(spec: dict, name: str) -> None:
     os.mkdir(stash)
     _mount(own, stash, None, MS_BIND)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['tmp_mb']}m,mode=1777")
+    if os.path.isdir("/dev/shm"):              # shared memory too: the sandbox's is every kernel's
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     os.makedirs(runs, exist_ok=True)            # the runs folder may have been under /tmp
     _mount("tmpfs", runs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755")
     os.mkdir(own)

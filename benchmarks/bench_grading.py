@@ -1,16 +1,18 @@
-"""Grading speed: `python -m autograder grade` vs plain `nbgrader autograde`, and a class.
+"""Grading speed, measured side by side in one run.
 
-1. The same submissions (the ps1 samples, the bad ones included, except memory_hog, which
-   plain nbgrader would let allocate 6 GB) graded in the same run by
-   plain `nbgrader autograde` (one process, all students, its default 30 s cell timeout) and by
-   our `grade --jobs 1` (a child process per student, checks, limits): seconds per submission,
-   the ratio, and each sample's score under both (plain nbgrader's CSV-level view).
-2. A class of N synthetic submissions (default 100; copies of the ps1 samples with varied
-   answers) end to end: release-sync, collect, grade with --jobs 2, feedback, export; and the
-   parallel gain: the first K students graded with --jobs 1 vs --jobs 2.
-Ends with `<metric>: <value>` lines.
+1. **Per submission**: the same K ps1 submissions (copies of perfect / wrong / partial /
+   untouched) graded by plain `nbgrader autograde` (one process, every student, nbgrader's own
+   kernels, no sandbox) and by `python -m autograder grade -j 1` (sandbox, trusted verdicts).
+   With `--before REV`, also by the autograder of an older commit (e.g. `e5ab5e1`, before the
+   sandbox), from a git worktree of it, on the same kinds of submissions.
+2. **Scaling**: the same submissions with `-j 1` and `-j N` (N = the usable CPUs): the speed-up
+   against N (target: at least 0.8 N).
+3. **A class** of `--class-size` submissions (default 100) end to end: collect, grade `-j N`,
+   feedback, export (target: 5 minutes on 2 cores). Skipped by `--quick`.
 
-    python benchmarks/bench_grading.py [--class-size 100] [--parallel-sample 8]
+Ends with `<metric>: <value>` lines. `--quick` takes a few minutes; the full run about ten.
+
+    python benchmarks/bench_grading.py [--quick] [--before REV] [--class-size 100]
 """
 from __future__ import annotations
 
@@ -27,23 +29,38 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from autograder.collect import collect  # noqa: E402
-from autograder.course import Course, ensure_path  # noqa: E402
-from autograder.export import export  # noqa: E402
-from autograder.feedback import feedback  # noqa: E402
-from autograder.grade import grade  # noqa: E402
+from autograder.course import ensure_path  # noqa: E402
 
 A = "ps1_param_groups"
-SAMPLES = REPO / "autograder" / "samples" / A
-KINDS = ["perfect", "partial", "untouched"]
-ATTACKER = "reads_grader_files"
+KINDS = ["perfect", "wrong", "partial", "untouched"]
 
 
-def downloads(folder: Path, n: int) -> Path:
+def downloads(folder: Path, n: int, samples: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in KINDS if (samples / f"{k}.ipynb").exists()]
     for i in range(n):
-        shutil.copy(SAMPLES / f"{KINDS[i % len(KINDS)]}.ipynb", folder / f"s{i:03d}.ipynb")
+        shutil.copy(samples / f"{kinds[i % len(kinds)]}.ipynb", folder / f"s{i:03d}.ipynb")
     return folder
+
+
+def cli(repo: Path, *args, cwd: Path) -> float:
+    """Seconds one `python -m autograder ...` of ``repo`` takes (it must succeed)."""
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"autograder {args[0]} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def ours(repo: Path, subs: Path, folder: Path, jobs: int) -> float:
+    """Seconds of a regrade with `grade -j jobs` (after a first grade that synced the gradebook,
+    as plain nbgrader's timing leaves out its generate_assignment)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    cli(repo, "collect", A, subs, "--instructor", folder, cwd=folder.parent)
+    cli(repo, "grade", A, "--instructor", folder, "-j", jobs, "--quiet", cwd=folder.parent)
+    return cli(repo, "grade", A, "--instructor", folder, "-j", jobs, "--quiet", cwd=folder.parent)
 
 
 def plain_nbgrader(work: Path, subs: Path) -> float:
@@ -64,123 +81,91 @@ c.CourseDirectory.db_url = "sqlite:///{work / 'gradebook.db'}"
         dest.mkdir(parents=True)
         shutil.copy(nb, dest / f"{A}.ipynb")
     nbgrader = [sys.executable, "-m", "nbgrader"]
-    run = lambda *a: subprocess.run([*nbgrader, *a], cwd=work, capture_output=True, text=True,  # noqa: E731
-                                    check=True)
-    run("generate_assignment", A, "--force", "--create")
-    # everyone but the attacker first (nbgrader grades in order), then the attacker alone:
-    # its cell rewrites every grade in the gradebook it finds at ../../../gradebook.db
+    subprocess.run([*nbgrader, "generate_assignment", A, "--force", "--create"], cwd=work,
+                   capture_output=True, check=True)
     t = time.perf_counter()
-    subprocess.run([*nbgrader, "autograde", A, "--force",
-                    f"--CourseDirectory.student_id_exclude={ATTACKER}"], cwd=work,
-                   capture_output=True)
-    before = plain_totals(work)
-    subprocess.run([*nbgrader, "autograde", A, "--force", f"--student={ATTACKER}"], cwd=work,
-                   capture_output=True)
-    return time.perf_counter() - t, before
+    subprocess.run([*nbgrader, "autograde", A, "--force"], cwd=work, capture_output=True, check=True)
+    return time.perf_counter() - t
 
 
-def plain_totals(work: Path) -> dict:
-    """Each student's total in plain nbgrader's gradebook ('none': no submission recorded)."""
-    from nbgrader.api import Gradebook
-    out = {}
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}") as gb:
-        for sub in gb.assignment_submissions(A):
-            out[sub.student.id] = f"{sub.score:g}"
-    return out
+def worktree(rev: str, where: Path) -> Path:
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), rev],
+                   capture_output=True, check=True)
+    return where
 
 
-def ours(course: Course, subs: Path, jobs: int) -> tuple[float, list]:
-    collect(course, A, subs, quiet=True)
-    t = time.perf_counter()
-    results = grade(course, A, jobs=jobs, progress=False)
-    return time.perf_counter() - t, results
+def timings(folder: Path) -> dict:
+    import json
+    parts: dict = {}
+    for path in (folder / "flags" / A).glob("*.json"):
+        for k, v in json.loads(path.read_text())["timings"].items():
+            parts.setdefault(k, []).append(v)
+    return {k: statistics.mean(v) for k, v in parts.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="no class run; 16 submissions")
+    ap.add_argument("--submissions", type=int, default=None, help="K for parts 1 and 2")
     ap.add_argument("--class-size", type=int, default=100)
-    ap.add_argument("--parallel-sample", type=int, default=6)
+    ap.add_argument("--before", default=None, metavar="REV", help="also time this commit's autograder")
     args = ap.parse_args()
     ensure_path()
-    print(f"cpus: {os.cpu_count()}  (affinity: {len(os.sched_getaffinity(0))})")
+    k = args.submissions or (16 if args.quick else 24)
+    jobs = len(os.sched_getaffinity(0))
+    load = os.getloadavg()[0]
+    print(f"cpus: {os.cpu_count()} (usable {jobs}); load average {load:.1f}")
+    samples = REPO / "autograder" / "samples" / A
+    out: dict = {}
     with tempfile.TemporaryDirectory(prefix="lrlab-bench-") as tmp:
         tmp = Path(tmp)
-        # 1. side by side
-        subs = tmp / "side"
-        # memory_hog is left out: without our kernel limit it really allocates 6 GB
-        shutil.copytree(SAMPLES, subs, ignore=shutil.ignore_patterns("*.json", "memory_hog*"))
-        t_plain, plain_scores = plain_nbgrader(tmp / "plain", subs)
-        plain_after = plain_totals(tmp / "plain")
-        course = Course(instructor=tmp / "ours1")
-        from autograder.release import sync_gradebook
-        t0 = time.perf_counter()
-        sync_gradebook(course, A)
-        t_sync = time.perf_counter() - t0
-        t_ours, res = ours(course, subs, jobs=1)
-        n = len(list(subs.glob("*.ipynb")))
-        per_plain, per_ours = t_plain / n, (t_ours - 0) / n
-        print(f"side by side, {n} submissions: plain nbgrader autograde {t_plain:.1f} s, "
-              f"python -m autograder grade -j1 {t_ours:.1f} s (includes a gradebook sync of "
-              f"{t_sync:.1f} s)")
-        parts = {}
-        for r in res:
-            for k, v in r.timings.items():
-                parts.setdefault(k, []).append(v)
-        where = {k: statistics.mean(v) for k, v in parts.items()}
-        print(f"{'sample':20s} {'plain nbgrader':>14s} {'after attacker':>14s} "
-              f"{'autograder':>10s}  flags")
-        for r in sorted(res, key=lambda r: r.student):
-            print(f"{r.student:20s} {plain_scores.get(r.student, 'none'):>14} "
-                  f"{plain_after.get(r.student, 'none'):>14} {r.score:>10g}  "
-                  f"{'; '.join(r.flags)[:90]}")
-        print("per submission, ours: " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(where.items())))
-
-        # 2. parallel gain on the same machine
-        k = args.parallel_sample
-        subs_k = downloads(tmp / "par", k)
-        c1, c2 = Course(instructor=tmp / "par1"), Course(instructor=tmp / "par2")
-        sync_gradebook(c1, A)
-        sync_gradebook(c2, A)
-        t_j1, r1 = ours(c1, subs_k, jobs=1)
-        t_j2, r2 = ours(c2, subs_k, jobs=2)
-        same = sorted((r.student, r.score) for r in r1) == sorted((r.student, r.score) for r in r2)
-        print(f"{k} submissions: -j1 {t_j1:.1f} s, -j2 {t_j2:.1f} s, same scores: {same}")
-
-        # 3. a class end to end
-        N = args.class_size
-        subs_n = downloads(tmp / "class", N)
-        cc = Course(instructor=tmp / "class-inst")
-        t0 = time.perf_counter()
-        collect(cc, A, subs_n, quiet=True)
-        t_collect = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        rc = grade(cc, A, jobs=2, progress=False)
-        t_grade = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        feedback(cc, A)
-        t_feedback = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        export(cc)
-        t_export = time.perf_counter() - t0
-        total = t_collect + t_grade + t_feedback + t_export
-        print(f"class of {N}: collect {t_collect:.1f} s, grade -j2 {t_grade:.1f} s, feedback "
-              f"{t_feedback:.1f} s, export {t_export:.1f} s; total {total:.1f} s")
-
-    print(f"plain_nbgrader_s_per_submission: {per_plain:.2f}")
-    print(f"autograder_s_per_submission: {per_ours:.2f}")
-    print(f"autograder_vs_plain_ratio: {per_ours / per_plain:.2f}")
-    for key, v in sorted(where.items()):
-        print(f"autograder_{key}_s: {v:.2f}")
-    print(f"parallel_j1_s: {t_j1:.1f}")
-    print(f"parallel_j2_s: {t_j2:.1f}")
-    print(f"parallel_speedup_j2: {t_j1 / t_j2:.2f}")
-    print(f"parallel_same_scores: {same}")
-    print(f"class_size: {N}")
-    print(f"class_grade_j2_s: {t_grade:.1f}")
-    print(f"class_feedback_s: {t_feedback:.1f}")
-    print(f"class_end_to_end_s: {total:.1f}")
-    print(f"class_s_per_submission: {total / N:.2f}")
-    print(f"class_all_graded: {all(r.status == 'graded' for r in rc)}")
+        subs = downloads(tmp / "subs", k, samples)
+        # 1. per submission, side by side
+        t_plain = plain_nbgrader(tmp / "plain", subs)
+        t_ours = ours(REPO, subs, tmp / "ours-j1" / "course", 1)
+        where = timings(tmp / "ours-j1" / "course")
+        out["plain_nbgrader_s_per_submission"] = t_plain / k
+        out["autograder_s_per_submission"] = t_ours / k
+        out["speedup_vs_plain_nbgrader"] = t_plain / t_ours
+        print(f"{k} submissions: plain nbgrader autograde {t_plain:.1f} s, autograder -j1 "
+              f"{t_ours:.1f} s (sandbox, trusted verdicts)")
+        print("per submission, autograder: " + ", ".join(f"{n} {v:.2f} s" for n, v in sorted(where.items())))
+        if args.before:
+            old = worktree(args.before, tmp / "before-repo")
+            try:
+                old_subs = downloads(tmp / "subs-before", k, old / "autograder" / "samples" / A)
+                t_before = ours(old, old_subs, tmp / "before" / "course", 1)
+            finally:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)],
+                               capture_output=True)
+            out[f"before_{args.before}_s_per_submission"] = t_before / k
+            out["now_vs_before_time_ratio"] = t_ours / t_before
+            print(f"autograder at {args.before} (no sandbox) -j1: {t_before:.1f} s")
+        # 2. scaling
+        t_jn = ours(REPO, subs, tmp / f"ours-j{jobs}" / "course", jobs)
+        out[f"j{jobs}_speedup"] = t_ours / t_jn
+        out[f"j{jobs}_speedup_per_job"] = t_ours / t_jn / jobs
+        print(f"-j1 {t_ours:.1f} s, -j{jobs} {t_jn:.1f} s")
+        # 3. a class
+        if not args.quick:
+            n = args.class_size
+            cls = tmp / "class" / "course"
+            class_subs = downloads(tmp / "class-subs", n, samples)
+            t0 = time.perf_counter()
+            cli(REPO, "collect", A, class_subs, "--instructor", cls, cwd=tmp)
+            t_grade = cli(REPO, "grade", A, "--instructor", cls, "-j", jobs, "--quiet", cwd=tmp)
+            t_feedback = cli(REPO, "feedback", A, "--instructor", cls, cwd=tmp)
+            cli(REPO, "export", "--instructor", cls, cwd=tmp)
+            total = time.perf_counter() - t0
+            out["class_size"] = n
+            out[f"class_grade_j{jobs}_s"] = t_grade
+            out["class_feedback_s"] = t_feedback
+            out["class_end_to_end_s"] = total
+            print(f"class of {n}: grade -j{jobs} {t_grade:.1f} s, feedback {t_feedback:.1f} s, "
+                  f"end to end {total:.1f} s")
+    out["load_average_at_start"] = load
+    for key, value in out.items():
+        print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
 
 
 if __name__ == "__main__":

@@ -153,3 +153,13 @@ def test_every_exercise_test_cell_splits(assignment):
     for test in tests.values():
         compile(test.kernel_source, test.grade_id, "exec")
         assert test.hidden or "HIDDEN" not in test.kernel_source
+
+
+def test_a_visible_tests_ok_line_is_shown_once():
+    test = probes.split("v", CELL.replace("### BEGIN HIDDEN TESTS\n", "").replace("### END HIDDEN TESTS", ""), 1)
+    cell = nbformat.v4.new_code_cell("kernel form")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "v", "points": 1}
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ok: doubled\n")]
+    cell.outputs += _out({"value": 8, "kernel": "passed"})
+    probes.apply(cell, test, probes.judge(test, cell.outputs))
+    assert [o.output_type for o in cell.outputs] == ["stream"] and cell.outputs[0].text == "ok: doubled\n"
