@@ -121,9 +121,12 @@ class Settings:
         return "instructor" if user in self.instructors else "student"
 
     def home(self, user: str) -> Path:
-        if self.real_users:
+        if not self.real_users:
+            return self.state / "homes" / user
+        try:
             return Path(pwd.getpwnam(user).pw_dir)
-        return self.state / "homes" / user
+        except KeyError:
+            return Path("/home") / user             # where useradd will put it
 
     def course_repo(self, user: str) -> Path:
         """An instructor's own copy of the course repository (solutions/ stay private to it)."""

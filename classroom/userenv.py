@@ -13,6 +13,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 from .settings import HERE, REPO, ClassroomError
@@ -22,8 +23,8 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 UNPINNED = {"soupsieve"}        # soupsieve 3.0+ needs Python >= 3.11.5
 
 
-def _digest(*paths: Path) -> str:
-    h = hashlib.sha256()
+def _digest(*paths: Path, extra: bytes = b"") -> str:
+    h = hashlib.sha256(extra)
     for root in paths:
         for f in sorted(root.rglob("*") if root.is_dir() else [root]):
             if f.is_file() and "__pycache__" not in f.parts:
@@ -41,7 +42,9 @@ def _pip(env: Path, *args: str) -> None:
 def ensure(env: Path, python: Path = SYSTEM_PYTHON) -> str:
     """Build or update the users' environment; returns what was done, in words."""
     stamp = env / "lrlab-classroom.json"
-    want = {"python": str(python), "pins": _digest(REPO / "constraints.txt", REPO / "pyproject.toml"),
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    requirements = json.dumps([project["dependencies"], project["optional-dependencies"]]).encode()
+    want = {"python": str(python), "pins": _digest(REPO / "constraints.txt", extra=requirements),
             "course": _digest(REPO / "lrlab", REPO / "autograder")}
     have = json.loads(stamp.read_text()) if stamp.exists() else {}
     if have.get("python") != want["python"] or have.get("pins") != want["pins"]:
