@@ -25,6 +25,7 @@ import json
 import os
 import pwd
 import random
+import re
 import shutil
 import signal
 import socket
@@ -35,6 +36,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -80,6 +82,63 @@ def test_each_role_gets_its_own_jupyter_config_and_the_instructor_the_autograder
     assert t["LRLAB_EXCHANGE"] == st["LRLAB_EXCHANGE"] == str(s.exchange)
     student_cfg = json.loads((ROOT / "classroom/config/student/jupyter_server_config.json").read_text())
     assert student_cfg["ServerApp"]["jpserver_extensions"]["nbgrader.server_extensions.formgrader"] is False
+
+
+# --- scale-out: the Zero to JupyterHub recipe (parsed, not run) -----------------------------
+K8S = ROOT / "classroom" / "k8s"
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n\s*", " ", (K8S / "Dockerfile").read_text())
+    return [tuple(line.split(None, 1)) for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_kubernetes_image_installs_the_course_as_the_classroom_does():
+    steps = _dockerfile()
+    assert steps[0][0] == "FROM" and steps[0][1].startswith("python:3.11"), "Python 3.11, as CI"
+    runs = " ".join(args for op, args in steps if op == "RUN")
+    assert re.search(r"pip install .*-c /src/constraints\.txt \"/src\[course,classroom\]\"", runs)
+    assert "--mount=type=bind,source=.," in runs and not any(op in ("COPY", "ADD") for op, _ in steps), \
+        "sources are bind-mounted, never copied into a layer (solutions/ stays out of the image)"
+    assert "bubblewrap" in runs, "the autograder's sandbox needs bwrap"
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(args for op, args in steps if op == "ENV")))
+    for folder in env["JUPYTER_CONFIG_PATH"].split(":"):
+        assert (ROOT / "classroom/config" / Path(folder).name).is_dir(), folder
+    user = next(args for op, args in steps if op == "USER")
+    assert user.strip() not in ("0", "root"), "servers must not run as root"
+    assert next(args for op, args in steps if op == "CMD") == '["jupyterhub-singleuser"]'
+
+
+def test_the_helm_values_map_the_one_machine_classroom_onto_kubernetes():
+    import yaml
+    from traitlets.config import Config
+
+    values = yaml.safe_load((K8S / "values.yaml").read_text())
+    assert set(values) <= {"hub", "proxy", "singleuser", "cull", "scheduling", "prePuller", "ingress"}
+    single = values["singleuser"]
+    image_env = dict(re.findall(r"(\w+)=(\S+)", " ".join(a for op, a in _dockerfile() if op == "ENV")))
+    mounts = {m["mountPath"] for m in single["storage"]["extraVolumeMounts"]}
+    assert single["extraEnv"]["LRLAB_EXCHANGE"] == image_env["LRLAB_EXCHANGE"] and \
+        image_env["LRLAB_EXCHANGE"] in mounts, "every pod mounts the one exchange"
+    assert values["hub"]["config"]["JupyterHub"]["subdomain_host"].startswith("https://"), \
+        "the formgrader's frame needs per-user origins (subdomains), as on one machine"
+    c = Config()
+    exec(compile(values["hub"]["extraConfig"]["lrlab-roles.py"], "lrlab-roles.py", "exec"), {"c": c})
+    allowed = set(values["hub"]["config"]["Authenticator"]["allowed_users"])
+    spawners = {name: SimpleNamespace(user=SimpleNamespace(name=name), environment={})
+                for name in allowed}
+    assert len({c.KubeSpawner.uid(s) for s in spawners.values()}) == len(allowed), "one uid per user"
+    for s in spawners.values():
+        c.KubeSpawner.pre_spawn_hook(s)
+    one_machine = Settings.read(ROOT / "classroom" / "roster.toml")
+    teacher, student = (one_machine.environment(u) for u in one_machine.users[:2])
+    assert set(spawners[one_machine.instructors[0]].environment) == \
+        {key for key, value in teacher.items() if student.get(key) != value}, \
+        "instructors get the same settings as on one machine"
+    assert all(not s.environment for name, s in spawners.items() if name not in one_machine.instructors)
+    assert allowed == set(one_machine.users), "the same roster as classroom/roster.toml"
 
 
 # --- the hub -------------------------------------------------------------------------------
