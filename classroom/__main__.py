@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import userenv
-from .settings import HERE, REPO, ClassroomError, Settings
+from .settings import HERE, REPO, USERS_ENV, ClassroomError, Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: /opt/lrlab-classroom)")
     p.add_argument("--python", type=Path, default=userenv.SYSTEM_PYTHON,
                    help="the Python that env is built from (default: /usr/bin/python3)")
+    p.add_argument("--env-only", action="store_true",
+                   help="only build or update the course environment for every account (as root)")
     p.add_argument("--prepare-only", action="store_true",
                    help="create the accounts and folders, do not start the hub")
     return p
@@ -110,6 +112,13 @@ def prepare(s: Settings, python: Path = userenv.SYSTEM_PYTHON) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.env_only:
+        try:
+            print(userenv.ensure(args.env or USERS_ENV, args.python))
+        except ClassroomError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
     try:
         s = Settings.read(args.roster, port=args.port, state=args.state, exchange=args.exchange,
                           env=args.env)
