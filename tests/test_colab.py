@@ -173,6 +173,7 @@ def _setup_source() -> str:
     return sources.pop()
 
 
+@pytest.mark.notebook
 def test_the_setup_cell_installs_the_course_from_the_repository_url_on_colab(colab_venv, tmp_path,
                                                                               monkeypatch):
     source = _setup_source()
