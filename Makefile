@@ -14,14 +14,14 @@ ifeq ($(shell id -u),0)
 LAB_FLAGS += --allow-root
 endif
 
-.PHONY: venv lab test test-fast release grade-demo bench strip clean
+.PHONY: venv lab test test-fast release grade-demo bench strip clean classroom
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[course,dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[course,dev,classroom]'
 	touch $@
 
 ## Open JupyterLab on the course (make lab NO_BROWSER=1 on a server).
@@ -50,6 +50,14 @@ bench: venv
 ## Remove outputs and execution counts from every notebook (before committing).
 strip: venv
 	$(BIN)/nbstripout --keep-id lessons/*.ipynb solutions/*/*.ipynb exercises/*/*.ipynb
+
+## The classroom: JupyterHub + nbgrader's exchange on 127.0.0.1:8000 (classroom/README.md).
+## As root it creates the roster's Unix accounts; CLASSROOM_ARGS="--port 9000" passes options.
+classroom: venv classroom/node_modules/.package-lock.json
+	$(BIN)/python -m classroom $(CLASSROOM_ARGS)
+
+classroom/node_modules/.package-lock.json: classroom/package-lock.json
+	npm ci --prefix classroom --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -25,11 +25,11 @@ def _conda_pip_list() -> list[str]:
 
 def test_environment_yml_has_the_same_requirements_as_pyproject():
     project = _pyproject()
-    wanted = project["dependencies"] + [r for extra in ("course", "dev")
+    wanted = project["dependencies"] + [r for extra in ("course", "dev", "classroom")
                                         for r in project["optional-dependencies"][extra]]
     conda = [r for r in _conda_pip_list() if not r.startswith("-e")]
     assert sorted(map(str, map(Requirement, conda))) == sorted(map(str, map(Requirement, wanted))), \
-        "environment.yml's pip list and pyproject.toml (dependencies + course + dev) drifted apart"
+        "environment.yml's pip list and pyproject.toml (dependencies + course + dev + classroom) drifted apart"
     assert "-e ." in _conda_pip_list(), "environment.yml must install the lrlab package itself"
 
 
