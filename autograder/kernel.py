@@ -86,7 +86,7 @@ def short_folder(prefix: str) -> Path:
 
 
 class Zygote:
-    """A worker's fork server in its bubblewrap sandbox; one request at a time."""
+    """A worker's fork server in its bubblewrap sandbox; requests and replies matched by id."""
 
     def __init__(self, root: Path, limits: Limits, *, gpu: bool, preload: list[str]):
         self.root = root
@@ -94,7 +94,8 @@ class Zygote:
         self.limits, self.gpu, self.preload = limits, gpu, preload
         self.proc = None
         self.ready: dict = {}
-        self._lock = asyncio.Lock()
+        self._waiting: dict[int, asyncio.Future] = {}
+        self._ids = iter(range(1, 1 << 62))
 
     async def start(self) -> None:
         spec = {"limits": self.limits.__dict__, "runs": str(self.runs), "home": ENV["HOME"],
@@ -106,21 +107,34 @@ class Zygote:
             *cmd, sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, limit=1 << 20)
-        self.ready = await self._reply()
-        self.host = host_pid(self.ready["ready"], self.proc.pid)
-
-    async def _reply(self) -> dict:
         line = await self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("the grading sandbox did not start: "
-                               + (self.root / "zygote.log").read_text(errors="replace")[-400:])
-        return json.loads(line)
+            raise RuntimeError("the grading sandbox did not start: " + self._log_tail())
+        self.ready = json.loads(line)
+        self.host = host_pid(self.ready["ready"], self.proc.pid)
+        self._reader = asyncio.ensure_future(self._read_replies())
+
+    def _log_tail(self) -> str:
+        return (self.root / "zygote.log").read_text(errors="replace")[-400:]
+
+    async def _read_replies(self) -> None:
+        """Hand each reply to the request that waits for it (a caller may have given up)."""
+        while line := await self.proc.stdout.readline():
+            reply = json.loads(line)
+            waiter = self._waiting.pop(reply.get("id"), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(reply)
+        for waiter in self._waiting.values():
+            if not waiter.done():
+                waiter.set_exception(RuntimeError("the grading sandbox ended: " + self._log_tail()))
 
     async def request(self, **message) -> dict:
-        async with self._lock:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode())
-            await self.proc.stdin.drain()
-            reply = await self._reply()
+        message["id"] = next(self._ids)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[message["id"]] = waiter
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+        reply = await waiter
         if "error" in reply:
             raise RuntimeError(f"grading sandbox: {reply['error']}")
         return reply
@@ -135,6 +149,7 @@ class Zygote:
     async def close(self) -> None:
         if self.proc and self.proc.returncode is None:
             self.proc.stdin.close()
+            await self._reader
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
             except asyncio.TimeoutError:

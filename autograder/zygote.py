@@ -181,37 +181,31 @@ def main() -> None:
     children, gates = {}, {}
     for line in sys.stdin:
         request = json.loads(line)
+        reply = {"id": request.get("id")}         # replies carry their request's id
         if "fork" in request:
             name = request["fork"]
-            if _threads() != 1:       # forking a multi-threaded process is unsafe
-                out.write(json.dumps({"error": f"the zygote has {_threads()} threads"}) + "\n")
-                out.flush()
-                continue
-            read, write = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(write)
-                _child(spec, name, read)
-            os.close(read)
-            children[name], gates[name] = pid, write
-            out.write(json.dumps({"forked": name, "pid": pid}) + "\n")
+            if _threads() != 1:                   # forking a multi-threaded process is unsafe
+                reply["error"] = f"the zygote has {_threads()} threads"
+            else:
+                read, write = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(write)
+                    _child(spec, name, read)
+                os.close(read)
+                children[name], gates[name] = pid, write
+                reply["pid"] = pid
         elif "go" in request:
             os.write(gates.pop(request["go"]), b"g")
-            out.write(json.dumps({"went": request["go"]}) + "\n")
         elif "poll" in request:
-            pid = children.get(request["poll"])
-            code = None
-            if pid is None:
-                code = 0
-            else:
+            pid, reply["code"] = children.get(request["poll"]), 0
+            if pid is not None:
                 done, status = os.waitpid(pid, os.WNOHANG)
+                reply["code"] = os.waitstatus_to_exitcode(status) if done else None
                 if done:
-                    code = os.waitstatus_to_exitcode(status)
                     children.pop(request["poll"])
-            out.write(json.dumps({"polled": request["poll"], "code": code}) + "\n")
         elif "kill" in request:
-            pid = children.pop(request["kill"], None)
-            gate = gates.pop(request["kill"], None)
+            pid, gate = children.pop(request["kill"], None), gates.pop(request["kill"], None)
             if gate is not None:
                 os.close(gate)
             if pid is not None:
@@ -220,7 +214,7 @@ def main() -> None:
                     os.waitpid(pid, 0)
                 except OSError:
                     pass
-            out.write(json.dumps({"killed": request["kill"]}) + "\n")
+        out.write(json.dumps(reply) + "\n")
         out.flush()
 
 
