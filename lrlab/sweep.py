@@ -312,33 +312,35 @@ class _SGD(_Optimizer):
 
 
 class _Adam(_Optimizer):
-    """Adam with torch's defaults (betas 0.9, 0.999, eps 1e-8), bias-corrected."""
+    """Adam with torch's defaults (betas 0.9, 0.999, eps 1e-8), bias-corrected: torch's fused
+    Adam kernel (one pass) computes each configuration's step at lr 1, which is then scaled by
+    that configuration's lr."""
 
     decay = 0.0
 
     def __init__(self, params, lrs):
         super().__init__(params, lrs)
-        self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.grad = [torch.zeros_like(p) for p in params]
-        self.state = [self.m, self.v, self.grad]
+        self.m, self.v, self.grad, self.move = ([torch.zeros_like(p) for p in params] for _ in range(4))
+        self.state = [self.m, self.v, self.grad, self.move]
         self.current: dict[int, torch.Tensor] = {}
+        self.steps = torch.zeros((), device=params[0].device if params else None)
 
     def absorb(self, i, grad):
-        self.current[i] = grad
+        self.current[i] = grad.contiguous()          # the fused kernel reads memory in order
 
     def absorb_product(self, i, a, b):
         _matmul_(self.grad[i], a, b, beta=0.0)
         self.current[i] = self.grad[i]
 
     def update(self, i, param):
-        (b1, b2), lr, m, v, grad = BETAS, self.lrs[i], self.m[i], self.v[i], self.current.pop(i)
+        lr, move = self.lrs[i], self.move[i].zero_()
         if self.decay:
             param.mul_(1 - lr * self.decay)
-        m.lerp_(grad, 1 - b1)
-        v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (v.sqrt() / math.sqrt(1 - b2 ** self.t)).add_(EPS)
-        param.addcmul_(m / denom, lr, value=-1 / (1 - b1 ** self.t))
+        self.steps.fill_(self.t)
+        torch._fused_adam_([move], [self.current.pop(i)], [self.m[i]], [self.v[i]], [], [self.steps],
+                           lr=1.0, beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0, eps=EPS,
+                           amsgrad=False, maximize=False)
+        param.addcmul_(move, lr)           # move = -m_hat / (sqrt(v_hat) + eps), Adam's step at lr 1
 
 
 class _AdamW(_Adam):
