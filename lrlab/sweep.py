@@ -94,7 +94,7 @@ class Runs:
         return History(step_loss=self.step_loss[k, :n * steps].tolist(),
                        train_loss=self.train_loss[k, :n].tolist(),
                        val_loss=self.val_loss[k, :n].tolist(), val_acc=self.val_acc[k, :n].tolist(),
-                       lrs=[[lrs[p] for p in self.parts]] * (n * steps),
+                       lrs=[[lrs[p] for p in self.parts] for _ in range(n * steps)],
                        update_ratios=self.update_ratios[k, :n].tolist(), group_names=list(self.parts),
                        steps_per_epoch=steps, device=self.device, seconds=self.seconds,
                        stopped=DIVERGED if self.diverged[k] else "", label=self.label(k))
@@ -230,7 +230,7 @@ class _Engine:
             slots = self.seed_slot[alive]
             shared = bool((slots == slots[0]).all())      # one seed: one batch for everybody
             order = perms[slots[0]] if shared else perms[slots]
-            before = [p.clone() for p in self.params]
+            before = {i: self.params[i].clone() for i, k in enumerate(self.part) if k is not None}
             losses = torch.empty(steps, len(alive), device=device)
             for s in range(steps):
                 idx = order[..., s * b:(s + 1) * b]
@@ -253,15 +253,15 @@ class _Engine:
         return Runs(self.configs, self.parts, self.optimizer_name, cpu(train_loss), cpu(val_loss),
                     cpu(val_acc), cpu(step_loss), cpu(ratios), cpu(epochs_run), steps, str(device), 0.0)
 
-    def _update_ratios(self, before: list[torch.Tensor]) -> torch.Tensor:
+    def _update_ratios(self, before: dict[int, torch.Tensor]) -> torch.Tensor:
         """Per configuration and part: ||w - w_before|| / ||w_before|| (as ``lrlab.train``)."""
         n_cfg = len(self.params[0])
         change = torch.zeros(n_cfg, len(self.parts), dtype=torch.float64, device=self.device)
         size = torch.zeros_like(change)
-        for i, k in enumerate(self.part):
-            if k is not None:
-                size[:, k] += before[i].flatten(1).square().sum(1)
-                change[:, k] += before[i].sub_(self.params[i]).flatten(1).square().sum(1)
+        for i, start in before.items():
+            k = self.part[i]
+            size[:, k] += start.flatten(1).square().sum(1)
+            change[:, k] += start.sub_(self.params[i]).flatten(1).square().sum(1)
         ratio = change.sqrt() / size.sqrt()
         ratio = torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
         return ratio.float()
@@ -279,8 +279,8 @@ def _matmul_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float) -
 class _Optimizer:
     """Step ``t`` of every configuration, one trained parameter at a time: its gradient arrives
     (``absorb``, or ``absorb_product`` for a gradient that is a matrix product), then ``update``
-    moves it, while it is still in the cache. ``state`` lists the per-configuration tensors, so
-    that stopped runs can leave (``keep``)."""
+    moves it. ``state`` lists the per-configuration tensors, so that stopped runs can leave
+    (``keep``)."""
 
     def __init__(self, params, lrs):
         self.lrs = lrs
@@ -486,7 +486,8 @@ def _loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor):
 # ---- the (body lr, head lr) grid --------------------------------------------------------------
 @dataclass
 class Grid:
-    """Per-epoch losses of every configuration: tensors shaped (rows, cols, epochs)."""
+    """Per-epoch losses of every configuration: tensors shaped (rows, cols, epochs); ``runs``
+    holds everything else (rows in reading order)."""
 
     row_part: str
     col_part: str
@@ -499,7 +500,7 @@ class Grid:
     epochs: int
     device: str
     seconds: float
-    runs: Runs | None = None
+    runs: Runs
 
     @property
     def final(self) -> torch.Tensor:
@@ -533,11 +534,7 @@ class Grid:
         """One cell as a ``History`` (for ``lrlab.plots`` or ``diagnose``)."""
         i = min(range(len(self.row_lrs)), key=lambda k: abs(math.log(self.row_lrs[k] / row_lr)))
         j = min(range(len(self.col_lrs)), key=lambda k: abs(math.log(self.col_lrs[k] / col_lr)))
-        if self.runs is not None:
-            return self.runs.history(i * len(self.col_lrs) + j)
-        hist = History.from_epochs(self.train_loss[i, j].tolist(), self.val_loss[i, j].tolist())
-        hist.val_acc = self.val_acc[i, j].tolist()
-        return hist
+        return self.runs.history(i * len(self.col_lrs) + j)
 
     def heatmap(self, *, ax=None, title: str | None = None):
         """Final validation loss per (row lr, col lr) cell; the best cell boxed; diverged cells ×."""
