@@ -30,12 +30,10 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, Bool, Instance, Unicode, default
 
-from .sandbox import ENV, Limits, bwrap_command
+from .sandbox import ENV, ZYGOTE, ZYGOTE_IN_SANDBOX, Limits, bwrap_command
 
 MAX_MESSAGE = 64 << 20   # bytes: larger kernel messages are dropped by ZeroMQ
 RECEIVE_QUEUE = 200      # messages queued per socket before ZeroMQ drops more
-ZYGOTE = Path(__file__).with_name("zygote.py")
-ZYGOTE_IN_SANDBOX = "/opt/lrlab-grading/zygote.py"
 
 
 def kernel_env(gpu: bool) -> dict:

@@ -28,6 +28,8 @@ from pathlib import Path
 import lrlab
 
 HOME = "/home/student"
+ZYGOTE = Path(__file__).with_name("zygote.py")
+ZYGOTE_IN_SANDBOX = "/opt/lrlab-grading/zygote.py"
 ENV = {"HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
        "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
        "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -54,16 +56,24 @@ def problem() -> str | None:
         return f"the sandbox needs Linux (bubblewrap and namespaces); this is {sys.platform}"
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
-    probe = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev",
-             "--proc", "/proc", "true"]
-    try:
-        r = subprocess.run(probe, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"bubblewrap does not start: {e}"
+    import json
+    import tempfile
+    limits = Limits()
+    with tempfile.TemporaryDirectory(prefix="lrlab-check-") as runs:
+        os.mkdir(os.path.join(runs, "check"))
+        spec = {"check": True, "limits": limits.__dict__, "runs": runs, "home": HOME}
+        probe = bwrap_command(Path(runs), limits, {"PATH": "/usr/bin:/bin"},
+                              files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
+        probe += [sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec)]
+        try:
+            r = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"bubblewrap does not start: {e}"
     if r.returncode != 0:
-        why = (r.stderr.strip().splitlines() or ["no message"])[-1]
-        return (f"bubblewrap cannot create namespaces here ({why}); user namespaces may be "
-                "disabled (sysctl kernel.unprivileged_userns_clone=1) or the container forbids them")
+        why = ((r.stdout + r.stderr).strip().splitlines() or ["no message"])[-1]
+        return (f"the sandbox cannot create its namespaces here ({why}); user namespaces may be "
+                "disabled (sysctl kernel.unprivileged_userns_clone=1, or AppArmor's "
+                "kernel.apparmor_restrict_unprivileged_userns) or the container forbids them")
     return None
 
 
