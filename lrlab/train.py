@@ -7,6 +7,7 @@ fraction of a second and the live lab can retrain on every slider move.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,22 +20,75 @@ from torch import nn
 from .data import Split
 
 
+def available_devices() -> list[str]:
+    """The kinds of device torch can train on here, best guess first: cuda, mps (Apple), cpu."""
+    mps = getattr(torch.backends, "mps", None)
+    return [kind for kind, ok in (("cuda", torch.cuda.is_available()),
+                                  ("mps", mps is not None and mps.is_available()), ("cpu", True)) if ok]
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """``cuda`` if there is a GPU, else ``mps`` (Apple), else ``cpu``; or the one you ``prefer``."""
-    available = {"cuda": torch.cuda.is_available(),
-                 "mps": getattr(torch.backends, "mps", None) is not None
-                 and torch.backends.mps.is_available(),
-                 "cpu": True}
+    available = available_devices()
     if prefer is None:
-        return torch.device(next(name for name, ok in available.items() if ok))
+        return torch.device(available[0])
     kind = str(prefer).split(":")[0]
-    if kind not in available:
+    if kind not in ("cuda", "mps", "cpu"):
         raise ValueError(f"unknown device {prefer!r}; use 'cuda', 'mps' or 'cpu'")
-    if not available[kind]:
-        raise ValueError(f"device {prefer!r} is not available here; "
-                         f"available: {', '.join(k for k, ok in available.items() if ok)}")
+    if kind not in available:
+        raise ValueError(f"device {prefer!r} is not available here; available: {', '.join(available)}")
     return torch.device(prefer)
 
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Where a model trains and why: ``seconds_per_epoch`` holds what was measured, if anything."""
+
+    device: torch.device
+    reason: str
+    seconds_per_epoch: dict[str, float] = field(default_factory=dict)
+
+
+_choices: dict[tuple, DeviceChoice] = {}     # measured once per session per model and workload
+
+
+def epoch_seconds(model: nn.Module, data: Split, device, *, batch_size: int = 32,
+                  threads: int | None = 1) -> float:
+    """Seconds that one epoch of SGD training of a copy of ``model`` takes on ``device``, as
+    ``training`` runs it: the faster of epochs 2 and 3 (the first pays for start-up)."""
+    device = torch.device(device)
+    model = copy.deepcopy(model)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with cpu_threads(threads, device), torch.random.fork_rng(devices=gpus):   # your random state stays
+        ends = [h.seconds for h in training(model, optimizer, data, epochs=3, batch_size=batch_size,
+                                            device=device)]
+    return min(b - a for a, b in zip(ends, ends[1:]))      # epochs 2 and 3
+
+
+def choose_device(model: nn.Module, data: Split, *, batch_size: int = 32, threads: int | None = 1,
+                  measure: Callable[..., float] | None = None) -> DeviceChoice:
+    """The device on which ``model`` trains fastest here, by timing one epoch on each device
+    (``measure(model, data, device, batch_size=..., threads=...)`` -> seconds; default
+    ``epoch_seconds``), once per session for a given architecture and workload. A small model can
+    train faster on the CPU than on a GPU, whose every step waits for kernel launches and copies."""
+    kinds = available_devices()
+    if kinds == ["cpu"]:
+        return DeviceChoice(torch.device("cpu"), "the only device here")
+    shapes = tuple((name, tuple(p.shape)) for name, p in model.named_parameters())
+    key = (type(model).__name__, shapes, len(data.y_train), batch_size, threads, tuple(kinds))
+    if key not in _choices:
+        measure = measure or epoch_seconds
+        seconds = {kind: measure(model, data, torch.device(kind), batch_size=batch_size, threads=threads)
+                   for kind in kinds}
+        best = min(seconds, key=seconds.get)
+        timings = ", ".join(f"{kind} {seconds[kind] * 1000:.0f} ms" for kind in sorted(seconds, key=seconds.get))
+        _choices[key] = DeviceChoice(torch.device(best), f"fastest for this model: one epoch takes {timings}",
+                                     seconds)
+    return _choices[key]
+
+
+DIVERGED = "the loss became infinite or NaN (learning rate too high?)"
 
 _active = 0             # runs in flight that changed torch's thread count (lab runs and grids)
 _threads_before = 0
@@ -195,7 +249,7 @@ def training(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, *,
         hist.update_ratios.append([_update_ratio(old, g["params"]) for old, g in zip(before, groups)])
         hist.seconds = time.perf_counter() - start
         if not all(math.isfinite(v) for v in step_losses + [val_loss]):
-            hist.stopped = "the loss became infinite or NaN (learning rate too high?)"
+            hist.stopped = DIVERGED
         yield hist
         if hist.stopped:
             return
