@@ -69,6 +69,7 @@ class Runs:
     steps_per_epoch: int
     device: str
     seconds: float
+    n_classes: int = 0
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -96,8 +97,9 @@ class Runs:
                        val_loss=self.val_loss[k, :n].tolist(), val_acc=self.val_acc[k, :n].tolist(),
                        lrs=[[lrs[p] for p in self.parts] for _ in range(n * steps)],
                        update_ratios=self.update_ratios[k, :n].tolist(), group_names=list(self.parts),
-                       steps_per_epoch=steps, device=self.device, seconds=self.seconds,
-                       stopped=DIVERGED if self.diverged[k] else "", label=self.label(k))
+                       steps_per_epoch=steps, n_classes=self.n_classes, device=self.device,
+                       seconds=self.seconds, stopped=DIVERGED if self.diverged[k] else "",
+                       label=self.label(k))
 
 
 # ---- the engine -------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ def train_runs(make_model: Callable[[int], nn.Module], data: Split,
         runs = _Engine(make_model, data.to(device), configs, parts, optimizer, batch_size,
                        device, method).run(epochs)
     runs.seconds = time.perf_counter() - start
+    runs.n_classes = data.n_classes
     return runs
 
 
