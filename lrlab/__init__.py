@@ -3,8 +3,9 @@
 Modules, one job each: ``data`` (bundled digits), ``models`` (models with named parts),
 ``pretrained`` (the shipped pretrained body), ``groups`` (build, audit and describe parameter
 groups), ``train`` (a seeded loop that records a ``History``), ``freeze`` (freezing and proving
-it), ``diagnose`` (read a History), ``plots`` (loss curves), ``widgets`` (the live lab),
-``sweep`` (batched lr grids) and ``quiz`` (self-check).
+it), ``diagnose`` (read a History: healthy, overfitting, unstable or too slow, and which group's
+lr to change), ``plots`` (loss curves), ``widgets`` (the live lab), ``sweep`` (batched lr grids)
+and ``quiz`` (self-check).
 """
 
 __version__ = "0.1.0"

@@ -174,7 +174,7 @@ def gradual_unfreezing(model: MLP, task: data.Split, *, lr: float, epochs_per_st
         whole.val_acc += hist.val_acc
         whole.lrs += [[0.0] * pad + row for row in hist.lrs]
         whole.update_ratios += [[0.0] * pad + row for row in hist.update_ratios]
-        whole.steps_per_epoch = hist.steps_per_epoch
+        whole.steps_per_epoch, whole.n_classes = hist.steps_per_epoch, hist.n_classes
         whole.seconds += hist.seconds
     return whole
 

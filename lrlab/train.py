@@ -67,7 +67,8 @@ def cpu_threads(threads: int | None, device) -> Iterator[None]:
 @dataclass
 class History:
     """What one run did: losses per step and per epoch, each group's lr per step, and each
-    group's update-to-weight ratio (||w_end - w_start|| / ||w_start||) per epoch."""
+    group's update-to-weight ratio (||w_end - w_start|| / ||w_start||) per epoch, and how many
+    classes the data has (0: unknown), so that a loss can be read against chance, ln(classes)."""
 
     step_loss: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -77,6 +78,7 @@ class History:
     update_ratios: list[list[float]] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
     steps_per_epoch: int = 0
+    n_classes: int = 0
     device: str = "cpu"
     seconds: float = 0.0
     stopped: str = ""
@@ -164,7 +166,7 @@ def training(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, *,
     steps = math.ceil(n / batch_size)
     groups = optimizer.param_groups
     hist = History(group_names=[_group_label(i, g) for i, g in enumerate(groups)],
-                   steps_per_epoch=steps, device=str(device), label=label)
+                   steps_per_epoch=steps, n_classes=data.n_classes, device=str(device), label=label)
     for _ in range(epochs):
         model.train()
         for module in keep_eval:

@@ -9,8 +9,8 @@ Introduced in the live-lab lesson. ``Lab(model)`` is one line in a notebook::
 
 Releasing a slider (or changing the optimizer, epochs, seed or dataset) retrains the model from
 the same initial weights and streams the loss curve epoch by epoch, then prints a status line:
-device, seconds, final losses and ``lrlab.diagnose``'s verdict. Earlier runs stay as faint
-overlays until ``Clear runs``.
+device, seconds, final losses, and ``lrlab.diagnose``'s verdict with its advice (``unstable: …
+→ body lr ×1/3``). Earlier runs stay as faint overlays until ``Clear runs``.
 
 How it stays responsive without threads or a lab plugin:
 
@@ -260,7 +260,7 @@ class Lab(widgets.VBox):
     def status_line(self, hist: History) -> str:
         if hist.epochs >= 2:
             verdict = diagnose(hist)
-            judged = f"<b>{verdict.verdict}</b>: {verdict.reason}"
+            judged = f"<b>{verdict.verdict}</b>: {verdict.reason} → <b>{verdict.advice}</b>"
         else:
             judged = hist.stopped or "too few epochs to judge"
         return (f"{hist.label} — {hist.epochs} epochs on <b>{hist.device}</b> in {hist.seconds:.2f} s; "
