@@ -1,23 +1,37 @@
-"""Learning-rate grids trained all at once: one batched model, one configuration per slice.
+"""Many training runs at once: every (learning rates, seed) configuration as one batched model.
 
-Introduced in the live-lab lesson. ``lr_grid`` trains every (body lr, head lr) pair of a grid
-as ONE model whose weights carry a leading "configuration" dimension: ``torch.func.vmap`` runs
-``functional_call`` of the ordinary model over the stacked weights (or, for lrlab's own MLP, the
-same stacked weights go through hand-batched ``baddbmm`` products), so the 64 small matrix
-products of a step become a few large ones. Every configuration starts from the same initial
-weights and sees the same batches in the same order as ``lrlab.train.training`` with the same
-seed, and the optimizer update is written out with the formulas torch's SGD (momentum), Adam and
-AdamW use — so a cell of the grid equals one ordinary run of that configuration, up to float
-rounding (``tests/test_sweep.py`` checks it).
+Introduced in the live-lab lesson. ``train_runs`` trains each configuration ``(lrs, seed)`` --
+``lrs`` a dict ``{part: lr}`` like the one ``lrlab.groups.by_part`` takes -- as a slice of ONE
+model whose weights carry a leading "configuration" dimension, so the many small matrix products
+of a step become a few large ones::
 
-``result.heatmap()`` draws the final validation loss per cell and marks the best one.
+    runs = train_runs(lambda s: mlp(seed=s), preset("normal"),
+                      [({"body": 3e-2, "head": lr}, seed) for lr in (1e-2, 1e-1) for seed in range(8)])
+    runs.val_loss.shape            # (16, 10): one row per configuration, one column per epoch
+    diagnose(runs.history(0))      # a row reads like an ordinary run's History
+
+Row k equals ``lrlab.train.train(make_model(seed), optimizer, data, seed=seed, ...)`` with one
+parameter group per part of ``lrs`` (the lab's optimizers: SGD momentum 0.9, Adam, AdamW with
+weight decay 0.01), up to float rounding: the same initial weights (``make_model(seed)``), the
+same batches in the same order, and the optimizer update written out with torch's formulas
+(``tests/test_sweep.py`` checks it). A run whose loss turns infinite or NaN stops after that
+epoch, as an ordinary run does, and leaves the batch.
+
+Two ways through the model, one engine around them: an ``lrlab.models.MLP`` runs by hand
+(activations stored feature by sample, so the forward and backward products of every layer are
+single batched GEMMs, and SGD's momentum is accumulated inside the weight-gradient GEMM);
+any other model without buffers or dropout runs through ``torch.func.vmap`` of
+``functional_call`` and autograd.
+
+``lr_grid`` is a (body lr, head lr) grid of runs from one model; ``result.heatmap()`` draws the
+final validation loss per cell and marks the best one.
 """
 from __future__ import annotations
 
-import copy
-import functools
 import math
+import numbers
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,12 +40,427 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .data import Split
-from .train import History, cpu_threads, pick_device
+from .train import DIVERGED, History, cpu_threads, pick_device
 
 OPTIMIZERS = ("SGD momentum", "Adam", "AdamW")
 MOMENTUM, BETAS, EPS, ADAMW_DECAY = 0.9, (0.9, 0.999), 1e-8, 0.01   # the live lab uses the same
 
 
+# ---- results ----------------------------------------------------------------------------------
+@dataclass
+class Runs:
+    """What every configuration did; tensor rows follow ``configs``.
+
+    ``train_loss``, ``val_loss``, ``val_acc``: (configs, epochs); ``step_loss``: (configs,
+    epochs * steps_per_epoch); ``update_ratios``: (configs, epochs, parts), each part's
+    ||w_end - w_start|| / ||w_start|| per epoch. A run that blew up stops after that epoch:
+    ``epochs_run`` says how many epochs each ran, and its later entries are NaN.
+    """
+
+    configs: list[tuple[dict[str, float], int]]
+    parts: list[str]
+    optimizer: str
+    train_loss: torch.Tensor
+    val_loss: torch.Tensor
+    val_acc: torch.Tensor
+    step_loss: torch.Tensor
+    update_ratios: torch.Tensor
+    epochs_run: torch.Tensor
+    steps_per_epoch: int
+    device: str
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    @property
+    def diverged(self) -> torch.Tensor:
+        """True for each run that stopped early because its loss became infinite or NaN."""
+        return self.epochs_run < self.val_loss.shape[1]
+
+    @property
+    def final(self) -> torch.Tensor:
+        """Final validation loss per configuration; ``nan`` for a run that blew up."""
+        return torch.where(self.diverged, torch.nan, self.val_loss[:, -1])
+
+    def label(self, k: int) -> str:
+        lrs, seed = self.configs[k]
+        return f"{self.optimizer}: " + ", ".join(f"{p} {lr:.0e}" for p, lr in lrs.items()) + f", seed {seed}"
+
+    def history(self, k: int) -> History:
+        """Run ``k`` as the ``History`` ``lrlab.train.train`` would have returned for it."""
+        lrs, _ = self.configs[k]
+        n, steps = int(self.epochs_run[k]), self.steps_per_epoch
+        return History(step_loss=self.step_loss[k, :n * steps].tolist(),
+                       train_loss=self.train_loss[k, :n].tolist(),
+                       val_loss=self.val_loss[k, :n].tolist(), val_acc=self.val_acc[k, :n].tolist(),
+                       lrs=[[lrs[p] for p in self.parts]] * (n * steps),
+                       update_ratios=self.update_ratios[k, :n].tolist(), group_names=list(self.parts),
+                       steps_per_epoch=steps, device=self.device, seconds=self.seconds,
+                       stopped=DIVERGED if self.diverged[k] else "", label=self.label(k))
+
+
+# ---- the engine -------------------------------------------------------------------------------
+def train_runs(make_model: Callable[[int], nn.Module], data: Split,
+               configs: Sequence[tuple[Mapping[str, float], int]], *, optimizer: str = "SGD momentum",
+               epochs: int = 10, batch_size: int = 32, device=None, threads: int | None = 1,
+               method: str = "auto") -> Runs:
+    """Train every ``(lrs, seed)`` in ``configs`` at once; see the module docstring.
+
+    ``make_model(seed)`` builds the model of one seed (its initial weights); ``lrs`` maps part
+    names (module-name prefixes, e.g. ``"body"``, ``"body.block1"``, ``"head"``) to lrs >= 0 and
+    must cover every trainable parameter; every configuration names the same parts.
+    ``threads``: CPU threads while training (see ``lrlab.train.cpu_threads``). ``method``:
+    ``"auto"`` runs lrlab MLPs by hand and other models through vmap; ``"vmap"`` forces vmap.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if method not in ("auto", "vmap"):
+        raise ValueError(f"method must be 'auto' or 'vmap', got {method!r}")
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    configs, parts = _check_configs(configs)
+    device = pick_device(device) if device is None or isinstance(device, str) else device
+    start = time.perf_counter()
+    with cpu_threads(threads, device), torch.no_grad():
+        runs = _Engine(make_model, data.to(device), configs, parts, optimizer, batch_size,
+                       device, method).run(epochs)
+    runs.seconds = time.perf_counter() - start
+    return runs
+
+
+def _check_configs(configs) -> tuple[list[tuple[dict[str, float], int]], list[str]]:
+    checked = []
+    for item in configs:
+        try:
+            lrs, seed = item
+        except (TypeError, ValueError):
+            raise ValueError(f"each configuration is a pair (lrs, seed), e.g. "
+                             f"({{'body': 1e-2, 'head': 1e-1}}, 0); got {item!r}") from None
+        if not isinstance(lrs, Mapping) or not lrs:
+            raise ValueError(f"lrs must be a non-empty dict {{part: lr}}, got {lrs!r}")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"a seed must be a whole number, got {seed!r}")
+        for part, lr in lrs.items():
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr >= 0):
+                raise ValueError(f"the lr for {part!r} must be a finite number >= 0, got {lr!r}")
+        checked.append(({p: float(v) for p, v in lrs.items()}, int(seed)))
+    if not checked:
+        raise ValueError("configs is empty: give at least one (lrs, seed) pair")
+    parts = list(checked[0][0])
+    for lrs, _ in checked:
+        if set(lrs) != set(parts):
+            raise ValueError(f"every configuration must name the same parts; {sorted(lrs)} "
+                             f"differs from {sorted(parts)}")
+    return [({p: lrs[p] for p in parts}, seed) for lrs, seed in checked], parts
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"make_model(seed) must return a torch nn.Module, got {type(model).__name__}")
+    if any(True for _ in model.buffers()):
+        raise ValueError("batched runs need a model without buffers (no BatchNorm): running "
+                         "statistics cannot be stacked per configuration here")
+    if any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
+        raise ValueError("batched runs need a model without dropout: random masks would differ "
+                         "from one-at-a-time training")
+
+
+def _part_of(name: str, parts: Sequence[str]) -> int:
+    owners = [k for k, part in enumerate(parts) if name == part or name.startswith(part + ".")]
+    if len(owners) > 1:
+        raise ValueError(f"parts {parts[owners[0]]!r} and {parts[owners[1]]!r} overlap: a "
+                         "parameter may be in only one group; name disjoint parts")
+    if not owners:
+        where = (f"neither {parts[0]!r} nor {parts[1]!r}" if len(parts) == 2
+                 else "none of " + ", ".join(map(repr, parts)))
+        raise ValueError(f"parameter {name!r} belongs to {where}; lrs must cover every "
+                         "trainable parameter")
+    return owners[0]
+
+
+class _Engine:
+    """The training loop shared by both ways through the model: batches, optimizer, records."""
+
+    def __init__(self, make_model, data, configs, parts, optimizer, batch_size, device, method):
+        self.data, self.configs, self.parts, self.batch_size = data, configs, parts, batch_size
+        self.device, self.optimizer_name = device, optimizer
+        seeds = sorted({seed for _, seed in configs})
+        models = {seed: make_model(seed) for seed in seeds}
+        for model in models.values():
+            _check_model(model)
+        base = models[seeds[0]]
+        named = list(base.named_parameters())
+        self.names = [name for name, _ in named]
+        self.seed_slot = torch.tensor([seeds.index(seed) for _, seed in configs], device=device)
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        for seed, model in models.items():
+            theirs = [(n, p.shape, p.requires_grad) for n, p in model.named_parameters()]
+            if theirs != [(n, p.shape, p.requires_grad) for n, p in named]:
+                raise ValueError(f"make_model({seed}) built a model with other parameters than "
+                                 f"make_model({seeds[0]}): every seed must give the same architecture")
+        self.params = [torch.stack([models[seed].get_parameter(name).detach().to(device)
+                                    for _, seed in configs]).contiguous() for name in self.names]
+        # Each trainable parameter's part, and its slot in the optimizer (None: lr 0 in every
+        # configuration, so it never moves and needs no gradient).
+        lr_table = torch.tensor([[lrs[p] for p in parts] for lrs, _ in configs])
+        self.part = [_part_of(name, parts) if p.requires_grad else None for name, p in named]
+        self.trained = [i for i, k in enumerate(self.part) if k is not None and lr_table[:, k].any()]
+        self.slot = {i: s for s, i in enumerate(self.trained)}
+        lrs = [lr_table[:, self.part[i]].to(device).view(-1, *([1] * (self.params[i].dim() - 1)))
+               for i in self.trained]
+        self.opt = {"SGD momentum": _SGD, "Adam": _Adam, "AdamW": _AdamW}[optimizer](
+            [self.params[i] for i in self.trained], lrs)
+        layers = _mlp_layers(base) if method == "auto" else None
+        self.model = (_HandMLP(layers, self.names, self.slot) if layers is not None
+                      else _Vmapped(base, self.names, self.slot))
+
+    def run(self, epochs: int) -> Runs:
+        data, b, device = self.data, self.batch_size, self.device
+        n_cfg, n = len(self.configs), len(data.y_train)
+        steps = math.ceil(n / b)
+        nan = lambda *shape: torch.full(shape, torch.nan, device=device)  # noqa: E731
+        train_loss, val_loss, val_acc = nan(n_cfg, epochs), nan(n_cfg, epochs), nan(n_cfg, epochs)
+        step_loss, ratios = nan(n_cfg, epochs * steps), nan(n_cfg, epochs, len(self.parts))
+        epochs_run = torch.full((n_cfg,), epochs, dtype=torch.long, device=device)
+        alive = torch.arange(n_cfg, device=device)        # rows of the configurations still training
+        t = 0
+        for epoch in range(epochs):
+            perms = torch.stack([torch.randperm(n, generator=g) for g in self.generators]).to(device)
+            slots = self.seed_slot[alive]
+            shared = bool((slots == slots[0]).all())      # one seed: one batch for everybody
+            order = perms[slots[0]] if shared else perms[slots]
+            before = [p.clone() for p in self.params]
+            losses = torch.empty(steps, len(alive), device=device)
+            for s in range(steps):
+                idx = order[..., s * b:(s + 1) * b]
+                t += 1
+                losses[s] = self.model.step(self.params, data.x_train[idx], data.y_train[idx], self.opt)
+                self.opt.step([self.params[i] for i in self.trained], t)
+            step_loss[alive, epoch * steps:(epoch + 1) * steps] = losses.T
+            train_loss[alive, epoch] = losses.double().mean(0).float()
+            val_loss[alive, epoch], val_acc[alive, epoch] = self.model.evaluate(self.params, data.x_val, data.y_val)
+            ratios[alive, epoch] = self._update_ratios(before)
+            finite = torch.isfinite(losses).all(0) & torch.isfinite(val_loss[alive, epoch])
+            if not finite.all():                          # stopped, like an ordinary run
+                epochs_run[alive[~finite]] = epoch + 1
+                keep = finite.nonzero().flatten()
+                alive = alive[keep]
+                if not len(alive):
+                    break
+                self.params = [p[keep] for p in self.params]
+                self.opt.keep(keep)
+        cpu = lambda tensor: tensor.cpu()  # noqa: E731
+        return Runs(self.configs, self.parts, self.optimizer_name, cpu(train_loss), cpu(val_loss),
+                    cpu(val_acc), cpu(step_loss), cpu(ratios), cpu(epochs_run), steps, str(device), 0.0)
+
+    def _update_ratios(self, before: list[torch.Tensor]) -> torch.Tensor:
+        """Per configuration and part: ||w - w_before|| / ||w_before|| (as ``lrlab.train``)."""
+        n_cfg = len(self.params[0])
+        change = torch.zeros(n_cfg, len(self.parts), dtype=torch.float64, device=self.device)
+        size = torch.zeros_like(change)
+        for i, k in enumerate(self.part):
+            if k is not None:
+                change[:, k] += ((self.params[i] - before[i]) ** 2).flatten(1).sum(1)
+                size[:, k] += (before[i] ** 2).flatten(1).sum(1)
+        ratio = change.sqrt() / size.sqrt()
+        ratio = torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
+        return ratio.float()
+
+
+def _matmul_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float) -> None:
+    """``out = beta * out + a @ b`` for stacked matrices; a 2-D ``b`` is shared by all of them."""
+    if b.dim() == 2:
+        out.view(-1, out.shape[-1]).addmm_(a.reshape(-1, a.shape[-1]), b, beta=beta)
+    else:
+        out.baddbmm_(a, b, beta=beta)
+
+
+# ---- optimizers: torch's update formulas, one lr per configuration ---------------------------
+class _Optimizer:
+    """Gradients arrive per trained parameter (``absorb``, or ``absorb_product`` for a gradient
+    that is a matrix product), then ``step`` updates every parameter; ``state`` lists the
+    per-configuration tensors, so that stopped runs can leave (``keep``)."""
+
+    def __init__(self, params, lrs):
+        self.lrs = lrs
+        self.state: list[list[torch.Tensor]] = []
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.lrs = [lr[rows] for lr in self.lrs]
+        for tensors in self.state:
+            tensors[:] = [t[rows] for t in tensors]
+
+
+class _SGD(_Optimizer):
+    """SGD, momentum 0.9: buf = 0.9 buf + g (g itself at the first step), p -= lr buf."""
+
+    def __init__(self, params, lrs):
+        super().__init__(params, lrs)
+        self.buf = [torch.zeros_like(p) for p in params]
+        self.state = [self.buf]
+
+    def absorb(self, i, grad):
+        torch.add(grad, self.buf[i], alpha=MOMENTUM, out=self.buf[i])
+
+    def absorb_product(self, i, a, b):
+        _matmul_(self.buf[i], a, b, beta=MOMENTUM)     # the gradient is never stored
+
+    def step(self, params, t):
+        for p, lr, buf in zip(params, self.lrs, self.buf):
+            p.addcmul_(lr, buf, value=-1)
+
+
+class _Adam(_Optimizer):
+    """Adam with torch's defaults (betas 0.9, 0.999, eps 1e-8), bias-corrected."""
+
+    decay = 0.0
+
+    def __init__(self, params, lrs):
+        super().__init__(params, lrs)
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.grad = [torch.zeros_like(p) for p in params]
+        self.state = [self.m, self.v, self.grad]
+        self.current: dict[int, torch.Tensor] = {}
+
+    def absorb(self, i, grad):
+        self.current[i] = grad
+
+    def absorb_product(self, i, a, b):
+        _matmul_(self.grad[i], a, b, beta=0.0)
+        self.current[i] = self.grad[i]
+
+    def step(self, params, t):
+        b1, b2 = BETAS
+        bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t
+        for i, (p, lr, m, v) in enumerate(zip(params, self.lrs, self.m, self.v)):
+            grad = self.current[i]
+            if self.decay:
+                p.mul_(1 - lr * self.decay)
+            m.lerp_(grad, 1 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (v.sqrt() / math.sqrt(bias2)).add_(EPS)
+            p.addcmul_(m / denom, lr, value=-1 / bias1)
+        self.current.clear()
+
+
+class _AdamW(_Adam):
+    """AdamW: Adam, then the weights decay by lr * 0.01 per step (decoupled weight decay)."""
+
+    decay = ADAMW_DECAY
+
+
+# ---- two ways through the model ---------------------------------------------------------------
+def _mlp_layers(model: nn.Module):
+    """For an ``lrlab.models.MLP`` of Linear + ReLU blocks: ``(weight name, bias name, relu?)`` per
+    layer in forward order; ``None`` for any other model (then vmap does the batching)."""
+    from .models import MLP
+
+    if not isinstance(model, MLP):
+        return None
+    layers = []
+    for name, block in model.body.named_children():
+        if [type(m) for m in block.children()] != [nn.Linear, nn.ReLU] or block.linear.bias is None:
+            return None
+        layers.append((f"body.{name}.linear.weight", f"body.{name}.linear.bias", True))
+    if model.head.bias is None:
+        return None
+    return layers + [("head.weight", "head.bias", False)]
+
+
+class _HandMLP:
+    """Linear + ReLU layers by hand. Activations are (config, feature, sample), so a layer is one
+    batched GEMM ``W @ a + b`` and its backward pass two: ``g @ a^T`` (the weight gradient,
+    handed to the optimizer as a product) and ``W^T @ g`` (the gradient of its input)."""
+
+    def __init__(self, layers, names, slot):
+        self.layers = [(names.index(w), names.index(b), relu) for w, b, relu in layers]
+        self.slot = slot
+        trained = [k for k, (w, b, _) in enumerate(self.layers) if w in slot or b in slot]
+        self.lowest = trained[0] if trained else len(self.layers)
+
+    def _forward(self, params, a):
+        """Inputs of every layer and the logits; ``a`` is (features, samples) when shared."""
+        inputs = [a]
+        for w, b, relu in self.layers:
+            weight, bias = params[w], params[b]
+            if a.dim() == 2:
+                n_cfg, out = weight.shape[:2]
+                z = torch.addmm(bias.reshape(-1, 1), weight.view(n_cfg * out, -1), a).view(n_cfg, out, -1)
+            else:
+                z = torch.baddbmm(bias.unsqueeze(-1), weight, a)
+            a = z.relu_() if relu else z
+            inputs.append(a)
+        return inputs[:-1], inputs[-1]
+
+    def step(self, params, x, y, opt) -> torch.Tensor:
+        inputs, logits = self._forward(params, x.transpose(-1, -2))
+        loss, grad = _cross_entropy_and_grad(logits, y)
+        for k in range(len(self.layers) - 1, self.lowest - 1, -1):
+            w, b, _ = self.layers[k]
+            if w in self.slot:
+                opt.absorb_product(self.slot[w], grad, inputs[k].transpose(-1, -2))
+            if b in self.slot:
+                opt.absorb(self.slot[b], grad.sum(-1))
+            if k > self.lowest:                              # through the weights, then the ReLU
+                grad = torch.bmm(params[w].transpose(1, 2), grad)
+                grad = torch.ops.aten.threshold_backward(grad, inputs[k], 0)
+        return loss
+
+    def evaluate(self, params, x, y):
+        _, logits = self._forward(params, x.T)
+        return _loss_and_accuracy(logits, y, class_dim=1)
+
+
+class _Vmapped:
+    """Any model without buffers or dropout: ``functional_call`` under ``vmap``, autograd."""
+
+    def __init__(self, base, names, slot):
+        self.base, self.names, self.slot = base, names, slot
+
+    def _logits(self, params, x):
+        call = lambda weights, inputs: functional_call(self.base, dict(zip(self.names, weights)), (inputs,))  # noqa: E731
+        return vmap(call, in_dims=(0, None if x.dim() == 2 else 0))(params, x)
+
+    def step(self, params, x, y, opt) -> torch.Tensor:
+        leaves = [p.detach().requires_grad_(i in self.slot) for i, p in enumerate(params)]
+        with torch.enable_grad():
+            logits = self._logits(leaves, x)                            # (configs, samples, classes)
+            target = y.expand(logits.shape[:2])
+            loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")
+            loss = loss.view(logits.shape[:2]).mean(1)
+            grads = torch.autograd.grad(loss.sum(), [leaves[i] for i in self.slot]) if self.slot else []
+        for i, grad in zip(self.slot, grads):
+            opt.absorb(self.slot[i], grad)
+        return loss.detach()
+
+    def evaluate(self, params, x, y):
+        return _loss_and_accuracy(self._logits(params, x), y, class_dim=2)
+
+
+def _cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor):
+    """Mean cross-entropy per configuration of (config, class, sample) logits, and its gradient
+    (softmax - one-hot) / samples."""
+    n_cfg, _, samples = logits.shape
+    logp = torch.log_softmax(logits, 1)
+    target = y.expand(n_cfg, samples).unsqueeze(1)
+    loss = -logp.gather(1, target).mean((1, 2))
+    grad = logp.exp_()
+    grad.scatter_add_(1, target, torch.full((1, 1, 1), -1.0, device=grad.device).expand(target.shape))
+    return loss, grad.div_(samples)
+
+
+def _loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, class_dim: int):
+    sample_dim = 3 - class_dim
+    target = y.expand(logits.shape[0], -1).unsqueeze(class_dim)
+    loss = -torch.log_softmax(logits, class_dim).gather(class_dim, target).mean((1, 2))
+    acc = (logits.argmax(class_dim) == y).float().mean(1)
+    return loss, acc
+
+
+# ---- the (body lr, head lr) grid --------------------------------------------------------------
 @dataclass
 class Grid:
     """Per-epoch losses of every configuration: tensors shaped (rows, cols, epochs)."""
@@ -47,6 +476,7 @@ class Grid:
     epochs: int
     device: str
     seconds: float
+    runs: Runs | None = None
 
     @property
     def final(self) -> torch.Tensor:
@@ -77,12 +507,12 @@ class Grid:
         return lr, loss
 
     def history(self, row_lr: float, col_lr: float) -> History:
-        """One cell as a ``History`` of per-epoch losses (for ``lrlab.plots`` or ``diagnose``)."""
+        """One cell as a ``History`` (for ``lrlab.plots`` or ``diagnose``)."""
         i = min(range(len(self.row_lrs)), key=lambda k: abs(math.log(self.row_lrs[k] / row_lr)))
         j = min(range(len(self.col_lrs)), key=lambda k: abs(math.log(self.col_lrs[k] / col_lr)))
-        hist = History.from_epochs(self.train_loss[i, j].tolist(), self.val_loss[i, j].tolist(),
-                                   label=f"{self.row_part} {self.row_lrs[i]:.0e}, "
-                                         f"{self.col_part} {self.col_lrs[j]:.0e}")
+        if self.runs is not None:
+            return self.runs.history(i * len(self.col_lrs) + j)
+        hist = History.from_epochs(self.train_loss[i, j].tolist(), self.val_loss[i, j].tolist())
         hist.val_acc = self.val_acc[i, j].tolist()
         return hist
 
@@ -118,22 +548,6 @@ class Grid:
         return fig
 
 
-def _check_model(model: nn.Module) -> None:
-    if any(True for _ in model.buffers()):
-        raise ValueError("lr_grid needs a model without buffers (no BatchNorm): running statistics "
-                         "cannot be stacked per configuration here")
-    if any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
-        raise ValueError("lr_grid needs a model without dropout: random masks would differ from "
-                         "one-at-a-time training")
-
-
-def _part_of(name: str, parts: tuple[str, str]) -> int:
-    for k, part in enumerate(parts):
-        if name == part or name.startswith(part + "."):
-            return k
-    raise ValueError(f"parameter {name!r} belongs to neither {parts[0]!r} nor {parts[1]!r}")
-
-
 def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "head"),
             optimizer: str = "SGD momentum", epochs: int = 10, batch_size: int = 32, seed: int = 0,
             device=None, threads: int | None = 1, method: str = "auto") -> Grid:
@@ -141,140 +555,17 @@ def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "
 
     ``parts`` names the two parts (rows get the first part's lr, columns the second's).
     ``optimizer``: ``"SGD momentum"`` (0.9), ``"Adam"`` or ``"AdamW"`` (weight decay 0.01), the
-    live lab's choices. Same seed, same batches as ``lrlab.train.training``. ``threads``: CPU
-    threads while training (see ``cpu_threads``). ``method``: ``"vmap"`` runs the model through
-    ``torch.func.functional_call`` under ``vmap`` (any model without buffers or dropout);
-    ``"auto"`` (default) uses the same stacked weights with hand-batched matrix products
-    (``baddbmm``) when the model is an ``lrlab.models.MLP``: the same numbers, about a third faster.
+    live lab's choices. Every copy starts from ``model``'s weights and sees the batches
+    ``lrlab.train.training`` draws with ``seed``. ``threads`` and ``method`` as in ``train_runs``.
     """
-    if method not in ("auto", "vmap"):
-        raise ValueError(f"method must be 'auto' or 'vmap', got {method!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     row_lrs, col_lrs = [float(v) for v in row_lrs], [float(v) for v in col_lrs]
     if not row_lrs or not col_lrs or any(not (v > 0 and math.isfinite(v)) for v in row_lrs + col_lrs):
         raise ValueError("row_lrs and col_lrs must be non-empty lists of positive learning rates")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive whole number, got {epochs!r}")
-    _check_model(model)
-    device = pick_device(device) if device is None or isinstance(device, str) else device
-    with cpu_threads(threads, device):
-        return _train_grid(model, data, row_lrs, col_lrs, tuple(parts), optimizer, epochs,
-                           batch_size, seed, device, method)
-
-
-def _train_grid(model, data, row_lrs, col_lrs, parts, optimizer, epochs, batch_size, seed,
-                device, method) -> Grid:
-    start = time.perf_counter()
-    torch.manual_seed(seed)
-    base = copy.deepcopy(model).to(device)
-    data = data.to(device)
-    rows, cols = len(row_lrs), len(col_lrs)
-    n_cfg = rows * cols
-    lr_of = torch.tensor([[r, c] for r in row_lrs for c in col_lrs], device=device)  # (n_cfg, 2)
-
-    names, lrs, params = [], [], []
-    for name, p in base.named_parameters():
-        if not p.requires_grad:
-            continue
-        names.append(name)
-        shape = (n_cfg,) + (1,) * p.dim()
-        lrs.append(lr_of[:, _part_of(name, tuple(parts))].reshape(shape))
-        params.append(p.detach().unsqueeze(0).repeat(n_cfg, *([1] * p.dim())).requires_grad_())
-    frozen = {n: p.detach() for n, p in base.named_parameters() if not p.requires_grad}
-
-    layers = _linear_stack(base, names) if method == "auto" and not frozen else None
-    if layers is not None:
-        batched = functools.partial(_stacked_mlp, layers=layers)
-    else:
-        def logits(weights, x):
-            return functional_call(base, {**frozen, **dict(zip(names, weights))}, (x,))
-        batched = vmap(logits, in_dims=(0, None))
-
-    def losses(weights, x, y):
-        out = batched(weights, x)                                        # (n_cfg, b, classes)
-        return F.cross_entropy(out.flatten(0, 1), y.repeat(n_cfg), reduction="none").view(n_cfg, -1).mean(1)
-
-    state = [torch.zeros_like(p) for p in params]
-    second = [torch.zeros_like(p) for p in params] if optimizer != "SGD momentum" else []
-    order = torch.Generator().manual_seed(seed)
-    n = len(data.y_train)
-    steps = math.ceil(n / batch_size)
-    train_loss = torch.empty(n_cfg, epochs, device=device)
-    val_loss = torch.empty(n_cfg, epochs, device=device)
-    val_acc = torch.empty(n_cfg, epochs, device=device)
-    t = 0
-    for epoch in range(epochs):
-        perm = torch.randperm(n, generator=order).to(device)
-        total = torch.zeros(n_cfg, device=device)
-        for s in range(steps):
-            idx = perm[s * batch_size:(s + 1) * batch_size]
-            loss = losses(params, data.x_train[idx], data.y_train[idx])
-            grads = torch.autograd.grad(loss.sum(), params)
-            t += 1
-            with torch.no_grad():
-                _update(optimizer, params, grads, lrs, state, second, t)
-            total += loss.detach()
-        train_loss[:, epoch] = total / steps
-        with torch.no_grad():
-            out = batched(params, data.x_val)
-            val_loss[:, epoch] = F.cross_entropy(out.flatten(0, 1), data.y_val.repeat(n_cfg),
-                                                 reduction="none").view(n_cfg, -1).mean(1)
-            val_acc[:, epoch] = (out.argmax(-1) == data.y_val).float().mean(1)
-    shape = (rows, cols, epochs)
-    return Grid(parts[0], parts[1], row_lrs, col_lrs, train_loss.view(shape).cpu(),
-                val_loss.view(shape).cpu(), val_acc.view(shape).cpu(), optimizer, epochs, str(device),
-                time.perf_counter() - start)
-
-
-def _linear_stack(model: nn.Module, names: list[str]):
-    """For an ``lrlab.models.MLP`` of Linear + ReLU blocks: (weight index, bias index, relu?) per
-    layer in forward order; ``None`` for any other model (then ``vmap`` does the batching)."""
-    from .models import MLP
-
-    if not isinstance(model, MLP):
-        return None
-    layers = []
-    for block_name, block in model.body.named_children():
-        if [type(m) for m in block.children()] != [nn.Linear, nn.ReLU]:
-            return None
-        prefix = f"body.{block_name}.linear"
-        layers.append((names.index(f"{prefix}.weight"), names.index(f"{prefix}.bias"), True))
-    layers.append((names.index("head.weight"), names.index("head.bias"), False))
-    return layers if len(layers) * 2 == len(names) else None
-
-
-def _stacked_mlp(weights, x, layers):
-    """Logits of every configuration, (n_cfg, batch, classes), from stacked Linear weights."""
-    h = None
-    for w, b, relu in layers:
-        weight, bias = weights[w], weights[b]                  # (n_cfg, out, in), (n_cfg, out)
-        if h is None:                                          # the input is shared: one GEMM
-            n_cfg, out = weight.shape[:2]
-            h = (x @ weight.flatten(0, 1).T).view(len(x), n_cfg, out).transpose(0, 1) + bias.unsqueeze(1)
-        else:
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-        if relu:
-            h = torch.relu(h)
-    return h
-
-
-def _update(optimizer, params, grads, lrs, state, second, t) -> None:
-    """One step of every configuration, each with its own lr, using torch's formulas."""
-    if optimizer == "SGD momentum":
-        for p, g, lr, buf in zip(params, grads, lrs, state):
-            if t == 1:
-                buf.copy_(g)
-            else:
-                torch.add(g, buf, alpha=MOMENTUM, out=buf)      # buf = momentum * buf + g
-            p.addcmul_(lr, buf, value=-1)                       # p -= lr * buf, in one pass
-        return
-    b1, b2 = BETAS
-    bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t
-    for p, g, lr, m, v in zip(params, grads, lrs, state, second):
-        if optimizer == "AdamW":
-            p.mul_(1 - lr * ADAMW_DECAY)
-        m.lerp_(g, 1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v.sqrt() / math.sqrt(bias2)).add_(EPS)
-        p.sub_((lr / bias1) * m / denom)
+    row_part, col_part = parts
+    configs = [({row_part: r, col_part: c}, seed) for r in row_lrs for c in col_lrs]
+    runs = train_runs(lambda _seed: model, data, configs, optimizer=optimizer, epochs=epochs,
+                      batch_size=batch_size, device=device, threads=threads, method=method)
+    shape = (len(row_lrs), len(col_lrs), epochs)
+    return Grid(row_part, col_part, row_lrs, col_lrs, runs.train_loss.view(shape),
+                runs.val_loss.view(shape), runs.val_acc.view(shape), optimizer, epochs, runs.device,
+                runs.seconds, runs)

@@ -36,6 +36,8 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return torch.device(prefer)
 
 
+DIVERGED = "the loss became infinite or NaN (learning rate too high?)"
+
 _active = 0             # runs in flight that changed torch's thread count (lab runs and grids)
 _threads_before = 0
 
@@ -195,7 +197,7 @@ def training(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split, *,
         hist.update_ratios.append([_update_ratio(old, g["params"]) for old, g in zip(before, groups)])
         hist.seconds = time.perf_counter() - start
         if not all(math.isfinite(v) for v in step_losses + [val_loss]):
-            hist.stopped = "the loss became infinite or NaN (learning rate too high?)"
+            hist.stopped = DIVERGED
         yield hist
         if hist.stopped:
             return
