@@ -100,7 +100,8 @@ def main() -> None:
     lab = Lab(mlp())                                     # the default lab, as a student gets it
     s = lab.settings()
     print(f"default lab: {s['optimizer']}, lrs {s['lrs']}, {s['epochs']} epochs, "
-          f"{s['dataset']} ({len(lab.split(s['dataset']).y_train)} train samples), device {lab.device}")
+          f"{s['dataset']} ({len(lab.split(s['dataset']).y_train)} train samples), device {lab.device} "
+          f"({lab.device_choice.reason})")
 
     bare, ours = [], []
     with cpu_threads(lab.threads, lab.device):

@@ -1,13 +1,22 @@
-"""The batched lr grid against the same configurations trained one after another (DESIGN.md §5).
+"""The batched sweep against the same runs one after another, and against the machine's limit.
 
-64 (body lr, head lr) pairs, SGD momentum, the lab's model (64-128-128-10) on the normal digits
-split: ``lrlab.sweep.lr_grid`` (one batched model, torch.func.vmap) against 64 runs of
-``lrlab.train.train``, each with its own optimizer — what a student would otherwise write.
-Both run with one CPU thread (the lab's and lr_grid's setting); `--threads 1 2` tries
-both counts and scores each side by its faster one (worth it on an idle machine only).
-Also checks two cells against their one-at-a-time runs. Target: >= 8x on the CPU.
-Prints `<metric>: <value> (target <target>) PASS|MISS`; exits 0 unless it crashes.
-Run: .venv/bin/python benchmarks/bench_sweep.py [--epochs N]
+Two 64-run workloads on the lab's model (64-128-128-10, SGD momentum, batch 32, normal digits
+split): an 8 x 8 (body lr, head lr) grid from one seed (``lrlab.sweep.lr_grid``), and 8 lr pairs
+x 8 seeds (``lrlab.sweep.train_runs``: other initial weights and batch orders per run). Each is
+trained batched and as 64 runs of ``lrlab.train.train``, each with its own torch optimizer -- what
+a student would otherwise write -- on one CPU thread (``--threads 1 2`` tries both counts, each
+side scored by its fastest; worth it on an idle machine only).
+
+Also measured in the same run: the single-thread float32 matrix-multiply peak (``torch.mm`` of
+1024 x 1024 matrices, best of several, before and after the sweeps) and the batched sweep's own
+rate (its multiply-adds counted from the layer shapes: forward, weight and input gradients for
+every training sample, forward for every validation sample). Every run is compared with its
+one-at-a-time twin, epoch by epoch; a run that differs by more than 1e-4 is retrained alone from
+initial weights changed by 1e-7 relative, to show whether the run itself is that sensitive.
+
+Targets: speed-up >= 8x; sweep rate >= 60 % of the peak; every run that is not chaotic agrees
+to 1e-4 relative. Prints `<metric>: <value> (target <target>) PASS|MISS`; exits 0 unless it crashes.
+Run: .venv/bin/python benchmarks/bench_sweep.py [--epochs N] [--repeats N] [--threads 1 2]
 """
 from __future__ import annotations
 
@@ -20,61 +29,142 @@ import torch
 from lrlab.data import preset
 from lrlab.groups import by_part
 from lrlab.models import mlp
-from lrlab.sweep import lr_grid
+from lrlab.sweep import lr_grid, train_runs
 from lrlab.train import cpu_threads, train
 from lrlab.widgets import make_optimizer
+
+AGREE = 1e-4
+
+
+def matmul_peak(device, size: int = 1024, repeats: int = 8) -> float:
+    """Best GFLOP/s of one float32 ``size x size`` matrix product on ``device``."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    out = torch.empty(size, size, device=device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        out.sum().item()                                     # waits for a GPU, if any
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9
+
+
+def sweep_flops(model, data, epochs: int) -> float:
+    """Floating-point operations of one run: 2 per multiply-add of every Linear layer, forward
+    and weight gradient for each training sample, input gradient too above the first layer,
+    forward only for each validation sample (biases, activations and the update not counted)."""
+    sizes = [m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    forward = 2 * sum(sizes)
+    backward = forward + 2 * sum(sizes[1:])
+    return epochs * (len(data.y_train) * (forward + backward) + len(data.y_val) * forward)
+
+
+def one_at_a_time(configs, data, epochs, device):
+    runs = []
+    for lrs, seed in configs:
+        model = mlp(seed=seed)
+        runs.append(train(model, make_optimizer("SGD momentum", by_part(model, lrs)), data,
+                          epochs=epochs, seed=seed, device=device))
+    return runs
+
+
+def worst_difference(batched, reference) -> float:
+    """Largest relative difference over a run's per-epoch train and validation losses."""
+    pairs = [(batched.train_loss, reference.train_loss), (batched.val_loss, reference.val_loss)]
+    if batched.epochs != reference.epochs:
+        return float("inf")
+    return max(float(((torch.tensor(a) - torch.tensor(b)).abs() / torch.tensor(b).abs()).max())
+               for a, b in pairs)
+
+
+def sensitivity(lrs, seed, data, epochs, device) -> float:
+    """How far the run itself moves when its initial weights change by 1e-7 relative."""
+    def run(scale):
+        model = mlp(seed=seed)
+        if scale:
+            gen = torch.Generator().manual_seed(1)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.mul_(1 + scale * torch.randn(p.shape, generator=gen))
+        return train(model, make_optimizer("SGD momentum", by_part(model, lrs)), data,
+                     epochs=epochs, seed=seed, device=device)
+    return worst_difference(run(1e-7), run(0.0))
+
+
+def line(metric: str, value: str, target: str, ok: bool) -> str:
+    return f"{metric}: {value} (target {target}) {'PASS' if ok else 'MISS'}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds, each side scored by its fastest round (the machine may be shared)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1],
                         help="CPU thread counts to try; each side is scored by its fastest "
                              "(on a shared, busy machine 2 threads can be 10x slower)")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device, epochs = torch.device(args.device), args.epochs
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, device {device}")
     data = preset("normal")
-    lrs = torch.logspace(-3, -0.5, 8).tolist()                 # 1e-3 .. 0.32, 8 x 8 = 64 pairs
-    def batched_run(threads):
-        with cpu_threads(threads, device):
-            start = time.perf_counter()
-            grid = lr_grid(mlp(), data, lrs, lrs, epochs=args.epochs, device=device, threads=None)
-            return time.perf_counter() - start, grid
+    lrs = torch.logspace(-3, -0.5, 8).tolist()                 # 1e-3 .. 0.32
+    workloads = {
+        "8 x 8 lr grid, one seed": [({"body": b, "head": h}, 0) for b in lrs for h in lrs],
+        "8 lr pairs x 8 seeds": [({"body": b, "head": h}, seed) for b, h in zip(lrs, lrs[::-1])
+                                 for seed in range(8)],
+    }
 
-    def sequential_run(threads):
-        finals = {}
-        with cpu_threads(threads, device):
-            start = time.perf_counter()
-            for body in lrs:
-                for head in lrs:
-                    model = mlp()
-                    opt = make_optimizer("SGD momentum", by_part(model, {"body": body, "head": head}))
-                    finals[body, head] = train(model, opt, data, epochs=args.epochs, device=device)
-            return time.perf_counter() - start, finals
+    def batched(name, configs):
+        if name.endswith("one seed"):                       # the lesson's call
+            grid = lr_grid(mlp(), data, lrs, lrs, epochs=epochs, device=device, threads=None)
+            return grid.runs
+        return train_runs(lambda seed: mlp(seed=seed), data, configs, epochs=epochs,
+                          device=device, threads=None)
 
     lr_grid(mlp(), data, lrs[:2], lrs[:2], epochs=1, device=device)          # warm-up
-    threads = args.threads
-    batched_by, sequential_by = {}, {}
-    for t in threads:
-        batched_by[t], grid = batched_run(t)
-        sequential_by[t], finals = sequential_run(t)
-    for t in threads:
-        print(f"{t} thread(s): batched {batched_by[t]:.2f} s, one after another {sequential_by[t]:.2f} s")
-    batched, sequential = min(batched_by.values()), min(sequential_by.values())
-    worst = 0.0
-    for i, j in [(2, 5), (5, 2)]:
-        one = finals[lrs[i], lrs[j]].val_loss[-1]
-        worst = max(worst, abs(grid.val_loss[i, j, -1].item() - one))
-    body, head, loss = grid.best()
-    print(f"64 configurations x {args.epochs} epochs: batched {batched:.2f} s, "
-          f"one after another {sequential:.2f} s; best cell body {body:.1e}, head {head:.1e} -> {loss:.3f}; "
-          f"largest |batched - sequential| final val loss in two checked cells: {worst:.1e}")
-    ratio = sequential / batched
-    print(f"batched sweep speed-up (64 configs, {device.type}): {ratio:.1f}x (target >= 8x) "
-          f"{'PASS' if ratio >= 8 else 'MISS'}")
+    peaks, flops = [], sweep_flops(mlp(), data, epochs) * 64
+    results = {}
+    for t in args.threads * args.repeats:
+        with cpu_threads(t, device):
+            peaks.append(matmul_peak(device))
+            for name, configs in workloads.items():
+                start = time.perf_counter()
+                runs = batched(name, configs)
+                fast = time.perf_counter() - start
+                start = time.perf_counter()
+                slow_runs = one_at_a_time(configs, data, epochs, device)
+                slow = time.perf_counter() - start
+                best = results.get(name, (float("inf"), float("inf"), runs, slow_runs))
+                results[name] = (min(best[0], fast), min(best[1], slow), runs, slow_runs)
+                print(f"{name}, {t} thread(s): batched {fast:.2f} s, one after another {slow:.2f} s")
+            peaks.append(matmul_peak(device))
+    peak = max(peaks)
+    print(f"{'single-thread ' if args.threads == [1] else ''}matmul peak (1024 x 1024 float32 mm, "
+          f"best of {len(peaks) * 8}, between the rounds): {peak:.0f} GFLOP/s")
+
+    for name, (fast, slow, runs, slow_runs) in results.items():
+        configs = workloads[name]
+        diffs = [worst_difference(runs.history(k), ref) for k, ref in enumerate(slow_runs)]
+        off = [k for k, d in enumerate(diffs) if d > AGREE]
+        chaotic = {k: sensitivity(*configs[k], data, epochs, device) for k in off}
+        unexplained = [k for k in off if chaotic[k] < diffs[k] / 10]
+        rate = flops / fast / 1e9
+        print(f"\n{name}: {flops / 1e9:.1f} GFLOP in {fast:.2f} s = {rate:.0f} GFLOP/s "
+              f"({rate / peak:.0%} of the peak); one after another {slow:.2f} s")
+        agreeing = [d for k, d in enumerate(diffs) if k not in off]
+        print(f"  {len(agreeing)}/64 runs agree with their one-at-a-time twin to {AGREE:.0e} "
+              f"(largest relative difference {max(agreeing, default=0):.1e})")
+        for k in off:
+            lrs_k, seed = configs[k]
+            print(f"  run body {lrs_k['body']:.2g}, head {lrs_k['head']:.2g}, seed {seed}: differs by "
+                  f"{diffs[k]:.2g}; alone, 1e-7 changes in its initial weights move it by {chaotic[k]:.2g}")
+        print(line(f"batched sweep speed-up ({name}, {device.type})", f"{slow / fast:.1f}x", ">= 8x",
+                   slow / fast >= 8))
+        print(line(f"sweep rate vs matmul peak ({name})", f"{rate / peak:.0%}", ">= 60 %", rate / peak >= 0.6))
+        print(line(f"agreement with one-at-a-time runs ({name})",
+                   f"{64 - len(unexplained)}/64 agree or are chaotic", "64/64", not unexplained))
 
 
 if __name__ == "__main__":

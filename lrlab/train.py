@@ -19,21 +19,73 @@ from torch import nn
 from .data import Split
 
 
+def available_devices() -> list[str]:
+    """The kinds of device torch can train on here, best guess first: cuda, mps (Apple), cpu."""
+    mps = getattr(torch.backends, "mps", None)
+    return [kind for kind, ok in (("cuda", torch.cuda.is_available()),
+                                  ("mps", mps is not None and mps.is_available()), ("cpu", True)) if ok]
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """``cuda`` if there is a GPU, else ``mps`` (Apple), else ``cpu``; or the one you ``prefer``."""
-    available = {"cuda": torch.cuda.is_available(),
-                 "mps": getattr(torch.backends, "mps", None) is not None
-                 and torch.backends.mps.is_available(),
-                 "cpu": True}
+    available = available_devices()
     if prefer is None:
-        return torch.device(next(name for name, ok in available.items() if ok))
+        return torch.device(available[0])
     kind = str(prefer).split(":")[0]
-    if kind not in available:
+    if kind not in ("cuda", "mps", "cpu"):
         raise ValueError(f"unknown device {prefer!r}; use 'cuda', 'mps' or 'cpu'")
-    if not available[kind]:
-        raise ValueError(f"device {prefer!r} is not available here; "
-                         f"available: {', '.join(k for k, ok in available.items() if ok)}")
+    if kind not in available:
+        raise ValueError(f"device {prefer!r} is not available here; available: {', '.join(available)}")
     return torch.device(prefer)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """Where a model trains and why: ``seconds_per_epoch`` holds what was measured, if anything."""
+
+    device: torch.device
+    reason: str
+    seconds_per_epoch: dict[str, float] = field(default_factory=dict)
+
+
+_choices: dict[tuple, DeviceChoice] = {}     # measured once per session per model and workload
+
+
+def epoch_seconds(model: nn.Module, data: Split, device, *, batch_size: int = 32,
+                  threads: int | None = 1) -> float:
+    """Seconds that one epoch of SGD training of a copy of ``model`` takes on ``device`` (the
+    second of two epochs: the first pays for start-up), as ``training`` runs it."""
+    import copy
+
+    device = torch.device(device)
+    model = copy.deepcopy(model)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    with cpu_threads(threads, device), torch.random.fork_rng():     # leaves your random state alone
+        runs = [h.seconds for h in training(model, optimizer, data, epochs=2, batch_size=batch_size,
+                                            device=device)]
+    return runs[1] - runs[0]
+
+
+def choose_device(model: nn.Module, data: Split, *, batch_size: int = 32, threads: int | None = 1,
+                  measure: Callable[..., float] | None = None) -> DeviceChoice:
+    """The device on which ``model`` trains fastest here, by timing one epoch on each device
+    (``measure(model, data, device, batch_size=..., threads=...)`` -> seconds; default
+    ``epoch_seconds``), once per session for a given architecture and workload. A small model can
+    train faster on the CPU than on a GPU, whose every step waits for kernel launches and copies."""
+    kinds = available_devices()
+    if kinds == ["cpu"]:
+        return DeviceChoice(torch.device("cpu"), "the only device here")
+    shapes = tuple((name, tuple(p.shape)) for name, p in model.named_parameters())
+    key = (type(model).__name__, shapes, len(data.y_train), batch_size, threads, tuple(kinds))
+    if key not in _choices:
+        measure = measure or epoch_seconds
+        seconds = {kind: measure(model, data, torch.device(kind), batch_size=batch_size, threads=threads)
+                   for kind in kinds}
+        best = min(seconds, key=seconds.get)
+        timings = ", ".join(f"{kind} {seconds[kind] * 1000:.0f} ms" for kind in sorted(seconds, key=seconds.get))
+        _choices[key] = DeviceChoice(torch.device(best), f"fastest for this model: one epoch takes {timings}",
+                                     seconds)
+    return _choices[key]
 
 
 DIVERGED = "the loss became infinite or NaN (learning rate too high?)"

@@ -9,8 +9,10 @@ Introduced in the live-lab lesson. ``Lab(model)`` is one line in a notebook::
 
 Releasing a slider (or changing the optimizer, epochs, seed or dataset) retrains the model from
 the same initial weights and streams the loss curve epoch by epoch, then prints a status line:
-device, seconds, final losses, and ``lrlab.diagnose``'s verdict with its advice (``unstable: …
-→ body lr ×1/3``). Earlier runs stay as faint overlays until ``Clear runs``.
+device and why it was chosen, seconds, final losses, and ``lrlab.diagnose``'s verdict with its
+advice (``unstable: … → body lr ×1/3``). Earlier runs stay as faint overlays until ``Clear runs``.
+With ``device=None`` the lab trains where its model trains fastest: ``lrlab.train.choose_device``
+times one epoch on each device once per session (on a CPU-only machine it measures nothing).
 
 How it stays responsive without threads or a lab plugin:
 
@@ -49,7 +51,7 @@ from .diagnose import diagnose
 from .groups import by_part
 from .plots import PALETTE
 from .sweep import ADAMW_DECAY, MOMENTUM, OPTIMIZERS
-from .train import History, cpu_threads, pick_device, training
+from .train import DeviceChoice, History, choose_device, cpu_threads, pick_device, training
 
 LR_MIN_EXP, LR_MAX_EXP = -5, 0          # sliders span 1e-5 .. 1
 DEFAULTS = {"optimizer": "SGD momentum", "epochs": 10, "seed": 0, "dataset": "normal"}
@@ -115,7 +117,13 @@ class Lab(widgets.VBox):
         by_part(model, parts)                       # fail now, loudly, on a wrong part name
         self.model = model
         self.initial_state = copy.deepcopy(model.state_dict())
-        self.device = pick_device(device) if device is None or isinstance(device, str) else device
+        if device is None:                          # the faster device for this model, measured
+            self.device_choice = choose_device(model, lrdata.preset(dataset), batch_size=batch_size,
+                                               threads=threads)
+        else:
+            self.device_choice = DeviceChoice(pick_device(device) if isinstance(device, str) else device,
+                                              "as you asked")
+        self.device = self.device_choice.device
         self.batch_size = batch_size
         self.threads = threads
         self.dpi = dpi
@@ -263,7 +271,8 @@ class Lab(widgets.VBox):
             judged = f"<b>{verdict.verdict}</b>: {verdict.reason} → <b>{verdict.advice}</b>"
         else:
             judged = hist.stopped or "too few epochs to judge"
-        return (f"{hist.label} — {hist.epochs} epochs on <b>{hist.device}</b> in {hist.seconds:.2f} s; "
+        return (f"{hist.label} — {hist.epochs} epochs on <b>{hist.device}</b> "
+                f"({self.device_choice.reason}) in {hist.seconds:.2f} s; "
                 f"final train {hist.train_loss[-1]:.3f}, val {hist.val_loss[-1]:.3f} · {judged}")
 
     def schedule(self) -> asyncio.Task | None:

@@ -1,5 +1,8 @@
 """lrlab.train against a bare PyTorch loop doing the same steps."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -7,7 +10,8 @@ import torch.nn.functional as F
 
 from lrlab import data, groups
 from lrlab.models import mlp
-from lrlab.train import History, evaluate, pick_device, train, training
+from lrlab import train as lrtrain
+from lrlab.train import History, choose_device, epoch_seconds, evaluate, pick_device, train, training
 
 SPLIT = data.digits(n_train=200)
 
@@ -113,6 +117,47 @@ def test_pick_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available here"):
             pick_device("cuda")
+
+
+def test_choose_device_takes_the_faster_measured_device_once_per_model(monkeypatch):
+    monkeypatch.setattr(lrtrain, "available_devices", lambda: ["cuda", "cpu"])
+    monkeypatch.setattr(lrtrain, "_choices", {})
+    calls = []
+
+    def measure(model, data, device, batch_size, threads):
+        calls.append((device.type, batch_size))
+        return {"cuda": 0.040, "cpu": 0.012}[device.type]
+    choice = choose_device(mlp(), SPLIT, measure=measure)
+    assert choice.device.type == "cpu" and choice.seconds_per_epoch == {"cuda": 0.040, "cpu": 0.012}
+    assert choice.reason == "fastest for this model: one epoch takes cpu 12 ms, cuda 40 ms"
+    assert choose_device(mlp(seed=3), SPLIT, measure=measure) is choice, "same shapes: measured once"
+    assert len(calls) == 2
+    bigger = choose_device(mlp(hidden=(1024, 1024)), SPLIT, measure=lambda m, d, device, **_: {
+        "cuda": 0.010, "cpu": 0.300}[device.type])
+    assert bigger.device.type == "cuda" and "cuda 10 ms, cpu 300 ms" in bigger.reason
+
+
+def test_choose_device_measures_nothing_when_the_cpu_is_all_there_is(monkeypatch):
+    monkeypatch.setattr(lrtrain, "available_devices", lambda: ["cpu"])
+    choice = choose_device(mlp(), SPLIT, measure=lambda *a, **k: pytest.fail("nothing to compare"))
+    assert choice.device.type == "cpu" and choice.reason == "the only device here"
+
+
+def test_epoch_seconds_times_a_real_epoch_and_leaves_the_model_and_random_state_alone():
+    model, before = mlp(), torch.random.get_rng_state()
+    weights = [p.clone() for p in model.parameters()]
+    seconds = epoch_seconds(model, SPLIT, "cpu", batch_size=32)
+    assert 0 < seconds < 5
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="with a GPU the check itself runs (minutes)")
+def test_the_gpu_check_says_clearly_that_there_is_no_gpu():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "no CUDA device" in done.stdout and "nothing measured" in done.stdout
 
 
 def test_history_from_epochs():
