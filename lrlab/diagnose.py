@@ -75,9 +75,12 @@ class Diagnosis:
     @property
     def advice(self) -> str:
         """The advice in words: ``"body lr ×1/3"``, ``"head lr ×3"`` or ``"no lr change"``."""
-        if not self.lr_factors:
-            return "no lr change"
-        return ", ".join(f"{group} lr ×{_factor(f)}" for group, f in self.lr_factors.items())
+        if self.lr_factors:
+            return ", ".join(f"{group} lr ×{_factor(f)}" for group, f in self.lr_factors.items())
+        if self.verdict in (UNSTABLE, TOO_SLOW):    # a history without update ratios
+            step = _factor(LOWER if self.verdict == UNSTABLE else RAISE)
+            return f"an lr ×{step} (no update ratios recorded: which group is unknown)"
+        return "no lr change"
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.reason} → {self.advice}"
@@ -163,10 +166,8 @@ def _too_low(history: History) -> str | None:
 
 
 def _advise(verdict: str, reason: str, blame: str | None, evidence: dict) -> Diagnosis:
-    if blame is None:
-        return Diagnosis(verdict, reason + " (no update ratios recorded: lr to change unknown)",
-                         evidence=evidence)
-    return Diagnosis(verdict, reason, blame, {blame: LOWER if verdict == UNSTABLE else RAISE}, evidence)
+    factors = {} if blame is None else {blame: LOWER if verdict == UNSTABLE else RAISE}
+    return Diagnosis(verdict, reason, blame, factors, evidence)
 
 
 def _unstable(reason: str, history: History, relative: dict[str, float], evidence: dict) -> Diagnosis:

@@ -137,6 +137,7 @@ def test_noise_on_a_converged_run_is_healthy():
 def test_a_table_without_update_ratios_gets_a_verdict_but_no_group():
     d = dg.diagnose(History.from_epochs([2.3, 2.2], [2.3, 2.25]), n_classes=10)
     assert d.verdict == dg.TOO_SLOW and d.blame is None and d.lr_factors == {}
+    assert d.advice.startswith("an lr ×3") and "unknown" in d.advice
 
 
 # -- real runs on the digits data, several seeds ---------------------------------------------
