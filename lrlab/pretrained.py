@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from . import data
-from .models import MLP, mlp
+from .models import MLP, mlp, perturbed
 
 NAME = "digits_mlp"
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -49,7 +49,7 @@ def pretrain():
     from .train import train  # here, so that importing this module stays light
 
     split = data.digits(seed=SPLIT_SEED)
-    model = mlp(HIDDEN, n_classes=split.n_classes, seed=RECIPE["init_seed"])
+    model = mlp(HIDDEN, n_classes=split.n_classes, seed=RECIPE["init_seed"], perturb=0)  # exact, always
     opt = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
     with torch.random.fork_rng(devices=[]):
         hist = train(model, opt, split, epochs=RECIPE["epochs"], batch_size=RECIPE["batch_size"],
@@ -84,13 +84,16 @@ def load(name: str = NAME, *, new_head: bool = False, n_classes: int = 10, seed:
 
     ``new_head=True`` (or an ``n_classes`` other than 10) replaces the head by a freshly
     initialised ``nn.Linear`` drawn with ``seed``; the body keeps its pretrained weights.
+    Under ``LRLAB_PERTURB`` the loaded weights are perturbed like any initial weights
+    (``lrlab.models.perturbed``); the file itself is never changed.
     """
     file = path(name)
     if not file.exists():
         raise FileNotFoundError(f"no checkpoint at {file}; run `python -m lrlab.pretrained` to make it")
     payload = torch.load(file, map_location="cpu", weights_only=True)
-    model = mlp(tuple(payload["hidden"]), n_classes=payload["n_classes"], seed=0)
+    model = mlp(tuple(payload["hidden"]), n_classes=payload["n_classes"], seed=0, perturb=0)
     model.load_state_dict(payload["state_dict"])
+    perturbed(model)
     if new_head or n_classes != payload["n_classes"]:
         fresh = mlp(tuple(payload["hidden"]), n_classes=n_classes, seed=seed)
         model.head = fresh.head

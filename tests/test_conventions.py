@@ -58,3 +58,38 @@ def test_setup_cell_installs_from_the_one_repository(path):
     assert installs == [repository_url()], \
         f"the setup cell must install lrlab from {repository_url()} (pyproject's Repository URL)"
     assert "ipywidgets" not in setup.source, "the Colab setup must not upgrade ipywidgets"
+
+
+# The myths the course corrects come from a popular online quiz, and the course says so in those
+# words: "seed" means a random seed here, and the course never made those claims itself.
+QUIZ_SOURCE_MISNAMED = re.compile(
+    r"seed[ _-]?(text|quiz|table|notes)|\bthe seed['’]s\b|\bquiz notes\b|course['’]s (own |seed )?quiz"
+    r"|\bseed\.txt\b", re.IGNORECASE)
+
+
+def _misnamings(text: str) -> list[str]:
+    return [m.group(0) for m in QUIZ_SOURCE_MISNAMED.finditer(text)]
+
+
+def test_the_quiz_source_pattern_catches_every_variant():
+    for wrong in ("the seed text", "The seed quiz's advice", "the seed's table", "seed_table",
+                  "the course's quiz notes", "the seed’s answer", "The seed's five epochs", "seed.txt"):
+        assert _misnamings(wrong), wrong
+    for fine in ("a popular online quiz", "the seed changes the head", "seed=0", "SEEDS = range(8)",
+                 "on 8 seeds", "seed_val", "make_model(seed)"):
+        assert not _misnamings(fine), fine
+
+
+@pytest.mark.parametrize("path", ALL, ids=_id)
+def test_the_quiz_is_called_a_popular_online_quiz(path):
+    """Lessons: every cell. Exercises and solutions: the markdown a student reads (their code
+    cells belong to the grading tests)."""
+    cells = nbformat.read(path, as_version=4).cells
+    checked = [c for c in cells if path.relative_to(ROOT).parts[0] == "lessons" or c.cell_type == "markdown"]
+    found = {i: _misnamings(c.source) for i, c in enumerate(cells) if c in checked and _misnamings(c.source)}
+    assert not found, f"say 'a popular online quiz', not {found}"
+
+
+def test_the_readme_calls_the_quiz_a_popular_online_quiz():
+    found = _misnamings((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert not found, f"README.md: say 'a popular online quiz', not {found}"

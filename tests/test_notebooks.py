@@ -13,11 +13,10 @@ from conftest import ARTIFACTS, ROOT, notebooks
 LIMIT_S = 60
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", notebooks("lessons", "solutions"),
-                         ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs(path):
-    nb = nbformat.read(path, as_version=4)
+def execute(path, nb=None, *, tag: str = "") -> float:
+    """Run notebook ``path`` (or its already read and edited ``nb``) in a fresh kernel; fail on
+    an error, on stderr output or past ``LIMIT_S``. Returns the seconds it took (also logged)."""
+    nb = nbformat.read(path, as_version=4) if nb is None else nb
     client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
@@ -25,7 +24,8 @@ def test_notebook_runs(path):
     seconds = time.perf_counter() - start
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "notebook_times.jsonl", "a") as log:
-        log.write(json.dumps({"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1)}) + "\n")
+        log.write(json.dumps({"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1),
+                              **({"run": tag} if tag else {})}) + "\n")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors, f"{path.name} raised {errors[0]['ename']}"
@@ -33,3 +33,11 @@ def test_notebook_runs(path):
               if o.output_type == "stream" and o.name == "stderr"]
     assert not stderr, f"{path.name} wrote to stderr: {stderr[0][:300]}"
     assert seconds < LIMIT_S, f"{path.name} took {seconds:.0f} s (limit {LIMIT_S} s)"
+    return seconds
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", notebooks("lessons", "solutions"),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_runs(path):
+    execute(path)
