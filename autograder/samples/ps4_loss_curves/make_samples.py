@@ -24,9 +24,9 @@ stop early at the best validation epoch — after checking the split has no dupl
 GAP_ONLY = '''def my_diagnose(train_loss, val_loss):
     t, v = list(train_loss), list(val_loss)
     if any(x != x for x in t + v):
-        return "diverging"
+        return "unstable"
     if any(b - a > max(0.25 * a, 0.1) for a, b in zip(t, t[1:])):
-        return "diverging"
+        return "unstable"
     if v[-1] > 2 * t[-1] and v[-1] - t[-1] > 0.3:     # only the gap rule: misses a U-shaped val curve
         return "overfitting"
     if t[-1] > 0.5 * t[0]:
@@ -42,8 +42,8 @@ COUNT_ONLY = '''def leaked_rows(split):
 # an honest attempt that gets every task wrong: the rules misread, the train rows' positions
 WRONG_DIAGNOSE = '''def my_diagnose(train_loss, val_loss):
     t, v = train_loss, val_loss
-    if v[-1] > v[0]:             # validation went up overall: "diverging"
-        return "diverging"
+    if v[-1] > v[0]:             # validation went up overall: "unstable"
+        return "unstable"
     if v[-1] > t[-1]:            # validation above train: "overfitting"
         return "overfitting"
     if t[-1] > 0.9 * t[0]:
@@ -59,10 +59,10 @@ WRONG_LEAKED = '''def leaked_rows(split):
 TENSOR_DIAGNOSE = '''def my_diagnose(train_loss, val_loss):
     t, v = torch.tensor(train_loss), torch.tensor(val_loss)
     if not torch.isfinite(torch.cat([t, v])).all():
-        return "diverging"
+        return "unstable"
     rise = t[1:] - t[:-1]
     if ((rise > 0.25 * t[:-1]) & (rise > 0.1)).any():
-        return "diverging"
+        return "unstable"
     gap, best = v - t, int(v.argmin())
     if v[-1] > 1.1 * v[best] and v[-1] - v[best] > 0.05 and gap[-1] > gap[best]:
         return "overfitting"
@@ -76,7 +76,7 @@ TENSOR_LEAKED = '''def leaked_rows(split):
 
 NUMPY_DIAGNOSE = '''import numpy as np
 
-def _diverging(t, v):
+def _unstable(t, v):
     if np.isnan(t).any() or np.isnan(v).any() or np.isinf(t).any() or np.isinf(v).any():
         return True
     return any(later > 1.25 * earlier and later - earlier > 0.1 for earlier, later in zip(t, t[1:]))
@@ -88,7 +88,7 @@ def _overfitting(t, v):
 
 def my_diagnose(train_loss, val_loss):
     t, v = np.asarray(train_loss, dtype=float), np.asarray(val_loss, dtype=float)
-    for verdict, fires in (("diverging", _diverging), ("overfitting", _overfitting)):
+    for verdict, fires in (("unstable", _unstable), ("overfitting", _overfitting)):
         if fires(t, v):
             return verdict
     if t[-1] / t[0] > 0.5:
