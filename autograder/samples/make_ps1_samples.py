@@ -281,7 +281,7 @@ def samples() -> dict[str, object]:
     nb = KIT.solved()  # right: task 1, visible part of task 2, q1, q3; wrong: the rest
     set_answer(nb, "lr-of", WRONG_LR_OF)
     set_answer(nb, "fixed-optimizer", HALF_FIX)
-    KIT.quiz(nb, q2="A", q4="A", q5="A")  # q4, q5: the seed's wrong answers
+    KIT.quiz(nb, q2="A", q4="A", q5="A")  # q4, q5: the popular online quiz's wrong answers
     out["partial"] = nb
 
     nb = KIT.solved()  # a wrong optimizer, and the visible test edited to pass
