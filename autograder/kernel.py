@@ -30,7 +30,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, Bool, Instance, Unicode, default
 
-from .sandbox import ENV, ZYGOTE, ZYGOTE_IN_SANDBOX, Limits, bwrap_command
+from .sandbox import (ENV, ZYGOTE, ZYGOTE_IN_SANDBOX, Limits, bwrap_command, read_only_roots,
+                      under_tmp)
 
 MAX_MESSAGE = 64 << 20   # bytes: larger kernel messages are dropped by ZeroMQ
 RECEIVE_QUEUE = 200      # messages queued per socket before ZeroMQ drops more
@@ -97,7 +98,8 @@ class Zygote:
 
     async def start(self) -> None:
         spec = {"limits": self.limits.__dict__, "runs": str(self.runs), "home": ENV["HOME"],
-                "env": kernel_env(self.gpu), "preload": self.preload, "worker": str(self.root)}
+                "env": kernel_env(self.gpu), "preload": self.preload, "worker": str(self.root),
+                "keep": under_tmp(read_only_roots())}
         cmd = bwrap_command(self.runs, self.limits, spec["env"], gpu=self.gpu,
                             files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
         self.log = open(self.root / "zygote.log", "wb")

@@ -61,7 +61,8 @@ def problem() -> str | None:
     limits = Limits()
     with tempfile.TemporaryDirectory(prefix="lrlab-check-") as runs:
         os.mkdir(os.path.join(runs, "check"))
-        spec = {"check": True, "limits": limits.__dict__, "runs": runs, "home": HOME}
+        spec = {"check": True, "limits": limits.__dict__, "runs": runs, "home": HOME,
+                "keep": under_tmp(read_only_roots())}
         probe = bwrap_command(Path(runs), limits, {"PATH": "/usr/bin:/bin"},
                               files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
         probe += [sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec)]
@@ -82,7 +83,7 @@ def bwrap_version() -> str:
     return r.stdout.strip() or "bubblewrap"
 
 
-def _read_only_roots() -> list[str]:
+def read_only_roots() -> list[str]:
     """Host folders a notebook needs: the system, the Python prefix, the venv, lrlab."""
     roots = {"/usr", sys.base_prefix, sys.prefix, str(Path(lrlab.__file__).resolve().parent)}
     # everything else the interpreter imports from (site-packages outside the prefix, say)
@@ -94,6 +95,11 @@ def _read_only_roots() -> list[str]:
     # a root inside another is covered by it
     return sorted(r for r in roots if not any(r != o and r.startswith(o.rstrip("/") + "/")
                                               for o in roots))
+
+
+def under_tmp(paths: list[str]) -> list[str]:
+    """The paths inside /tmp (a kernel's own /tmp hides them unless they are put back)."""
+    return [p for p in paths if p == "/tmp" or p.startswith("/tmp/")]
 
 
 def _gpu_devices() -> list[str]:
@@ -114,17 +120,17 @@ def bwrap_command(run_dir: Path, limits: Limits, env: dict, *, gpu: bool = False
             cmd += ["--symlink", target, f"/{name}"]
         elif os.path.isdir(f"/{name}"):
             cmd += ["--ro-bind", f"/{name}", f"/{name}"]
-    for root in _read_only_roots():
-        cmd += ["--ro-bind", root, root]
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
-    for source, target in (files or {}).items():
-        cmd += ["--ro-bind", source, target]
     cmd += ["--bind", "/proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
-            "--size", str(limits.scratch_mb << 20), "--tmpfs", HOME,
-            "--bind", str(run_dir), str(run_dir), "--chdir", HOME]
+            "--size", str(limits.scratch_mb << 20), "--tmpfs", HOME]
+    for root in read_only_roots():        # after /tmp's tmpfs: a venv under /tmp stays visible
+        cmd += ["--ro-bind", root, root]
+    for source, target in (files or {}).items():
+        cmd += ["--ro-bind", source, target]
+    cmd += ["--bind", str(run_dir), str(run_dir), "--chdir", HOME]
     if gpu:
         for dev in _gpu_devices():
             cmd += ["--dev-bind", dev, dev]

@@ -30,7 +30,8 @@ import time
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -81,18 +82,27 @@ def _isolate(spec: dict, name: str) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     lim, home = spec["limits"], spec["home"]
     runs, own = spec["runs"], os.path.join(spec["runs"], name)
-    stash = os.path.join(home, f".run-{name}")  # the sandbox's home: put aside while /tmp changes
-    os.mkdir(stash)
-    _mount(own, stash, None, MS_BIND)
+    # folders under /tmp that the kernel needs (its run folder; a venv or a clone under /tmp,
+    # read-only) are put aside in the sandbox's home while a new /tmp is mounted, then put back
+    keep = [(own, False)] + [(root, True) for root in spec["keep"]]
+    stashes = []
+    for i, (path, _) in enumerate(keep):
+        stash = os.path.join(home, f".keep-{name}-{i}")
+        os.mkdir(stash)
+        _mount(path, stash, None, MS_BIND | MS_REC)
+        stashes.append(stash)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['tmp_mb']}m,mode=1777")
     if os.path.isdir("/dev/shm"):              # shared memory too: the sandbox's is every kernel's
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     os.makedirs(runs, exist_ok=True)            # the runs folder may have been under /tmp
     _mount("tmpfs", runs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755")
-    os.mkdir(own)
-    _mount(stash, own, None, MS_BIND)
-    _ok(LIBC.umount2(stash.encode(), MNT_DETACH), "umount")
-    os.rmdir(stash)
+    for (path, read_only), stash in zip(keep, stashes):
+        os.makedirs(path, exist_ok=True)
+        _mount(stash, path, None, MS_BIND | MS_REC)
+        if read_only:
+            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _ok(LIBC.umount2(stash.encode(), MNT_DETACH), "umount")
+        os.rmdir(stash)
     _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['scratch_mb']}m,mode=755")
 
 
