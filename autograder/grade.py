@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from .course import AutograderError, Course
-from .record import GRADED, NO_SANDBOX, NOT_GRADED, Result, append, result_path
+from .record import GRADED, NO_SANDBOX, Result, append, result_path
 
 
 def _gradebook(course: Course):
@@ -311,5 +311,3 @@ def summary(results: list[Result]) -> str:
             f"not graded, {flagged} flagged; mean score of graded {mean:.2f}")
     return table(rows, ("student", "score", "status", "flags")) + foot
 
-
-__all__ = ["GRADED", "NOT_GRADED", "Result", "grade", "summary", "table", "forget"]

@@ -33,7 +33,7 @@ from . import probes, scan
 from .course import Course
 from .execute import CUT_MARK, GradingClient
 from .kernel import GradingKernelManager, Zygote, short_folder, stderr_tail
-from .record import GRADED, NOT_GRADED, Result
+from .record import GRADED, Result
 from .sandbox import Cgroup, Limits
 
 MAX_NOTEBOOK_BYTES = 20 << 20
