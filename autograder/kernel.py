@@ -81,7 +81,7 @@ def short_folder(prefix: str) -> Path:
     for base in (tempfile.gettempdir(), "/tmp"):
         if len(base) + len(prefix) + 9 <= 70 and os.access(base, os.W_OK):
             return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-    raise RuntimeError(f"no folder with a short path for kernel sockets: make /tmp writable")
+    raise RuntimeError("no folder with a short path for kernel sockets: make /tmp writable")
 
 
 class Zygote:

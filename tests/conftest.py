@@ -48,3 +48,47 @@ def graded(tmp_path_factory):
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return folder, proc.stdout
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(server, ready, log, what: str, timeout: float = 60) -> None:
+    """Call ``ready()`` until it stops raising OSError; fail with the log's end if ``server``
+    exits or ``timeout`` seconds pass."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ready()
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n"
+                                   + Path(log).read_text(errors="replace")[-3000:]) from None
+            time.sleep(0.3)
+
+
+def stop_group(server, grace: float = 15) -> None:
+    """SIGTERM, then SIGKILL, the server's process group (its kernels and servers go too)."""
+    import signal
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        if server.poll() is not None:
+            break
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            server.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)   # a child left behind in the group
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -11,8 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS, ROOT, free_port, stop_group, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 LESSON = ROOT / "lessons" / "05_live_lab.ipynb"
@@ -31,12 +29,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-dev-shm-usage"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(url: str, token: str, data: dict | None = None):
@@ -57,7 +49,7 @@ def jupyterlab(tmp_path):
     notify = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True)
     notify.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
            "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "server.log", "wb")
@@ -70,36 +62,14 @@ def jupyterlab(tmp_path):
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _request(f"{base}/api/status", token)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n"
-                                       + (tmp_path / "server.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
+        wait_until_up(server, lambda: _request(f"{base}/api/status", token), tmp_path / "server.log",
+                      "JupyterLab")
         # a kernel session before the page opens: no "Select Kernel" dialog to race with
         _request(f"{base}/api/sessions", token, {"path": "lab.ipynb", "name": "lab.ipynb",
                                                   "type": "notebook", "kernel": {"name": "python3"}})
         yield base, token, "lab.ipynb"
     finally:
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            if server.poll() is not None:
-                break
-            try:
-                os.killpg(server.pid, sig)   # the server's group: its kernels go too
-            except ProcessLookupError:
-                break
-            try:
-                server.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(server.pid, signal.SIGKILL)   # a kernel left behind in the group
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_group(server)
         log.close()
 
 

@@ -27,7 +27,6 @@ import pwd
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from conftest import ARTIFACTS, ROOT
+from conftest import ARTIFACTS, ROOT, stop_group, wait_until_up
 
 sys.path.insert(0, str(ROOT))
 from classroom.settings import ClassroomError, Settings  # noqa: E402
@@ -179,15 +178,9 @@ def _remove_account(user: str) -> None:
     subprocess.run(["userdel", "--remove", user], capture_output=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 5)):     # the hub stops the servers
-        if proc.poll() is not None:
-            break
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            pass
+def _hub_version(port: int) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/api", timeout=5) as r:
+        assert "version" in json.loads(r.read())
 
 
 def _as(user: str, *cmd: str) -> subprocess.CompletedProcess:
@@ -219,22 +212,12 @@ def hub(tmp_path):
         passwords = dict(line.split() for line in (state / "passwords.txt").read_text().splitlines())
         server = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hub/api", timeout=5) as r:
-                    assert "version" in json.loads(r.read())
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the hub did not start:\n"
-                                       + (tmp_path / "hub.log").read_text()[-3000:]) from None
-                time.sleep(0.5)
+        wait_until_up(server, lambda: _hub_version(port), tmp_path / "hub.log", "the hub")
         yield Hub(f"http://localhost:{port}", passwords, exchange,
                   {u: Path(pwd.getpwnam(u).pw_dir) for u in (TEACHER, ADA, BEN)})
     finally:
         if server is not None:
-            _stop(server)
+            stop_group(server, grace=30)   # the hub stops the servers
         for user in (TEACHER, ADA, BEN):
             _remove_account(user)
         shutil.rmtree(exchange, ignore_errors=True)

@@ -19,11 +19,8 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -31,7 +28,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ARTIFACTS, ROOT, notebooks, repository_url
+from conftest import ARTIFACTS, ROOT, free_port, notebooks, repository_url, stop_group, wait_until_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIREMENTS = ROOT / "tests" / "colab" / "requirements.txt"
@@ -61,12 +58,6 @@ def colab_venv():
     return json.loads(out)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def notebook6(colab_venv, tmp_path):
     """Classic Notebook 6 from .venv-colab on a one-cell lab notebook; yields (base, token)."""
@@ -77,7 +68,7 @@ def notebook6(colab_venv, tmp_path):
                 nbformat.v4.new_code_cell("lab()")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, work / "lab.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "",
            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
     log = open(tmp_path / "notebook.log", "wb")
@@ -88,26 +79,11 @@ def notebook6(colab_venv, tmp_path):
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("Notebook 6 did not start:\n"
-                                       + (tmp_path / "notebook.log").read_text()[-3000:]) from None
-                time.sleep(0.3)
+        wait_until_up(server, lambda: urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5),
+                      tmp_path / "notebook.log", "Notebook 6")
         yield base, token
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if server.poll() is not None:
-                break
-            os.killpg(server.pid, sig)          # the server's group: its kernel goes too
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+        stop_group(server, grace=10)
         log.close()
 
 
