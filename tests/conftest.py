@@ -47,6 +47,7 @@ def graded(tmp_path_factory):
         cwd=elsewhere, capture_output=True, text=True, timeout=1500,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    (folder / "demo.stderr").write_text(proc.stderr)   # the sandbox line, for failure messages
     return folder, proc.stdout
 
 

@@ -225,15 +225,30 @@ for _ in range(1000):
 print("children:", children)''', True),
     "memory_forks": ("make-optimizer", '''# six children of 600 MB each: under the per-process limit, over the student's
 import os, time
+r, w = os.pipe()
+kids = []
 for _ in range(6):
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         try:
             block = bytearray(600 << 20)
             block[::4096] = b"\\1" * (len(block) // 4096)
+            os.write(w, b"1")
             time.sleep(600)
         finally:
             os._exit(0)
-time.sleep(2)''', True),
+    kids.append(pid)
+os.close(w)
+os.set_blocking(r, False)
+ready, alive, deadline = 0, set(kids), time.time() + 8
+while ready + 6 - len(alive) < 6 and time.time() < deadline:   # each holds 600 MB or is gone
+    try:
+        ready += len(os.read(r, 6))
+    except BlockingIOError:
+        pass
+    alive -= {k for k in alive if os.waitpid(k, os.WNOHANG) != (0, 0)}
+    time.sleep(0.1)
+print("children holding 600 MB:", ready)''', True),
     "huge_message": ("make-optimizer", '''# one 200 MB output message
 from IPython.display import display
 display({"text/plain": "x" * 200_000_000}, raw=True)''', True),
