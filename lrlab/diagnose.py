@@ -30,8 +30,8 @@ the first that fires gives the verdict:
    of the run is more than 10 % below the best of the first half (still falling), and the
    validation loss ends below 1.5 times the train loss (the model is not memorising yet).
 7. **never healthy at chance** — the best validation loss is above 0.9 x chance (the model never
-   got much better than a uniform guess): **unstable** if the train loss went up at some epoch,
-   else **too slow**.
+   got much better than a uniform guess): **unstable** if the train loss spiked (as in rule 2) or
+   some group took big steps, else **too slow**.
 8. **healthy** — none of the above.
 
 The advice is one step of x3. An **unstable** run divides by 3 the lr of the group furthest above
@@ -291,7 +291,7 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
         never = (f"train loss {train[0]:.3f} → {train[-1]:.3f}{' with bumps' if bumpy else ''}, but "
                  f"the validation loss never went below {AT_CHANCE} x chance (best {val[best]:.3f}, "
                  f"chance {chance:.2f})")
-        if bumpy:
+        if spikes or big_steps:
             return _unstable(never, history, relative, evidence)
         return _too_slow(never, history, evidence)
     if bumpy:
