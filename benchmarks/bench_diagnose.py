@@ -26,8 +26,14 @@ verdict against label, and:
   the one that improves them most.)
 * false alarms: runs that no menu change improves by more than 5 %, yet advised. Target <= 10 %.
   (Also shown: the same among runs that learned something, whose best validation loss went below
-  0.9 x ln(classes); a run frozen at chance or blown up to chance is advised one x3 step in the
-  right direction, which is often too small a step to move its loss by 5 %.)
+  0.9 x ln(classes).)
+
+A run diagnose finds stuck at chance, that one step cannot move, gets no ``lr_factors`` but a hint
+to try lrs a decade apart (``evidence["stuck_at_chance"]``; up when "too slow", down when
+"unstable"). The metrics above count it as not advised, as they count every run without
+``lr_factors``; the advice matrix shows it as its own row, and two more lines judge it: false
+alarms if the hint counted as advice, and the hinted runs whose retrain with both lrs x9 (or /9:
+two cells of the grid, the nearest to a decade) lowers the outcome by more than 5 %.
 
 ``--before REV`` scores ``lrlab/diagnose.py`` as it was at git revision REV side by side (an old
 diagnose without ``lr_factors`` is read as the advice its text gives: see ``old_advice``).
@@ -248,6 +254,8 @@ class Judged:
     label: Label
     success: bool | None                      # None: not advised
     never_learned: bool                       # best val loss above NEVER_LEARNED x chance
+    hint: int                                 # "stuck at chance, lrs a decade apart": +1 up, -1 down
+    hint_gain: float | None                   # both lrs x9 (/9) that way: the improvement, None off-grid
 
 
 def judge(corpus: dict, diagnose, seeds) -> list[Judged]:
@@ -261,18 +269,38 @@ def judge(corpus: dict, diagnose, seeds) -> list[Judged]:
                     k = (i * GRID + j) * len(SEEDS) + s
                     history = runs.history(k)
                     history.n_classes = corpus["n_classes"][setting]
-                    verdict, factors = old_advice(diagnose(history), history)
+                    d = diagnose(history)
+                    verdict, factors = old_advice(d, history)
                     success = None
                     if factors:
                         a, b = shift(i, j, factors)
                         success = bool(out[a, b, s] < out[i, j, s])
                     stuck = min(history.val_loss) > NEVER_LEARNED * math.log(history.n_classes)
+                    hint = decade_hint(d)
                     judged.append(Judged(setting, optimizer, (i, j), s, verdict, factors, lab, success,
-                                         stuck))
+                                         stuck, hint, hint and two_steps(out, i, j, s, hint)))
     return judged
 
 
-def advice_name(factors: dict[str, float]) -> str:
+def decade_hint(d) -> int:
+    """+1 (-1) for a run diagnosed stuck at chance, told to try lrs a decade higher (lower); else 0."""
+    if not getattr(d, "evidence", {}).get("stuck_at_chance"):
+        return 0
+    return 1 if d.verdict == dg.TOO_SLOW else -1
+
+
+def two_steps(out: torch.Tensor, i: int, j: int, seed: int, way: int) -> float | None:
+    """How much both groups' lr x9 (way +1) or /9 (way -1), two cells off, improves the run."""
+    a, b = i + 2 * way, j + 2 * way
+    if not (0 <= a < GRID and 0 <= b < GRID):
+        return None
+    return 1 - (out[a, b, seed] / out[i, j, seed]).item()
+
+
+def advice_name(r: Judged) -> str:
+    if r.hint:
+        return f"lrs {'x' if r.hint > 0 else '/'}10 (stuck)"
+    factors = r.factors
     if not factors:
         return NO_CHANGE
     return " & ".join(change_name((g, f)) for g, f in sorted(factors.items()))
@@ -284,6 +312,7 @@ def metrics(judged: list[Judged]) -> dict[str, tuple[int, int]]:
     big = [r for r in judged if r.label.change is not None and r.label.gains[r.label.change] > 0.20]
     small = [r for r in judged if max(r.label.gains.values()) <= 0.05]
     learned = [r for r in small if not r.never_learned]
+    hinted = [r.hint_gain for r in judged if r.hint and r.hint_gain is not None]
 
     def single(r):
         return next(iter(r.factors.items())) if len(r.factors) == 1 else None
@@ -295,7 +324,10 @@ def metrics(judged: list[Judged]) -> dict[str, tuple[int, int]]:
             "coverage": (sum(right(r) for r in big), len(big)),
             "coverage, advice = the label's change": (sum(single(r) == r.label.change for r in big), len(big)),
             "false alarms": (sum(bool(r.factors) for r in small), len(small)),
-            "false alarms, runs that learned": (sum(bool(r.factors) for r in learned), len(learned))}
+            "false alarms, runs that learned": (sum(bool(r.factors) for r in learned), len(learned)),
+            "false alarms, the decade hint counted as advice": (sum(bool(r.factors or r.hint) for r in small),
+                                                                len(small)),
+            "decade hints whose both lrs x9 (/9) improve > 5 %": (sum(g > 0.05 for g in hinted), len(hinted))}
 
 
 TARGETS = {"advice success": (">=", 0.85), "coverage": (">=", 0.75), "false alarms": ("<=", 0.10)}
@@ -318,12 +350,12 @@ def report(name: str, judged: list[Judged], verbose: bool) -> dict:
     print(f"\n== {name}: {len(judged)} held-out runs (columns: label)")
     confusion(judged, lambda r: r.verdict, cols, "verdict")
     print()
-    confusion(judged, lambda r: advice_name(r.factors), cols, "advice")
+    confusion(judged, advice_name, cols, "advice")
     found = metrics(judged)
     print()
     for metric, (k, n) in found.items():
         value = k / n if n else float("nan")
-        line = f"{name} {metric}: {100 * value:.1f} % ({k} of {n})"
+        line = f"{name} {metric}: {f'{100 * value:.1f} %' if n else 'none'} ({k} of {n})"
         if metric in TARGETS:
             op, target = TARGETS[metric]
             ok = value >= target if op == ">=" else value <= target

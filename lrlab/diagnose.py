@@ -3,7 +3,8 @@
 Introduced in the lesson on loss curves; the live lab prints the verdict and its advice after
 every run. ``diagnose(history)`` returns a ``Diagnosis``: the ``verdict``, the group to ``blame``
 (or ``None``), the ``lr_factors`` to apply (``{"body": 1/3}``: divide the body's lr by 3; empty
-when the fix is not an lr change), the ``reason`` in words and the ``evidence`` behind it.
+when the fix is not one x3 step: an overfitting or healthy run, or one stuck at chance), the
+``reason`` in words and the ``evidence`` behind it.
 
 Every loss threshold is a fraction of *chance*, ln(classes): the loss of a model that gives every
 class the same probability (2.30 for ten digits). "Big steps" compares each group with its own
@@ -23,19 +24,30 @@ the first that fires gives the verdict:
    validation loss ends above twice the train loss and more than 0.3 x chance above it.
 4. **unstable** — the train loss went up at some epoch, ends above 0.04 x chance, and some group
    took big steps. (A run with bumps that ends below 0.04 x chance, or whose groups all took
-   small steps, is **healthy**: rule 4 stops there.)
+   small steps, skips rules 5 and 6.)
 5. **too slow** — the train loss fell every epoch and ends above half of chance.
 6. **too slow** — the train loss fell every epoch, the best validation loss of the second half
    of the run is more than 10 % below the best of the first half (still falling), and the
    validation loss ends below 1.5 times the train loss (the model is not memorising yet).
-7. **healthy** — none of the above.
+7. **never healthy at chance** — the best validation loss is above 0.9 x chance (the model never
+   got much better than a uniform guess): **unstable** if the train loss spiked (as in rule 2) or
+   some group took big steps, else **too slow**.
+8. **healthy** — none of the above.
 
-The advice is one step of x3: an **unstable** run divides by 3 the lr of the group furthest above
+The advice is one step of x3. An **unstable** run divides by 3 the lr of the group furthest above
 its reference in epoch 1 (later, once a run is thrown off, every group makes big moves). A **too
 slow** run multiplies by 3 the lr of the body — the part of the body that moved least, summed over
 the run — unless every body group barely moved (its weights changed by less than 5 % in all): then
 the run is a head learning on fixed features, and only the head's lr speeds it up. Overfitting and
 healthy runs get no lr change. Run again and diagnose again: each diagnosis advises one step.
+
+A run **stuck at chance** (best validation loss above 0.9 x chance) that one step cannot move gets
+its verdict but no ``lr_factors`` and no ``blame``; its advice is to try lrs a decade apart in the
+lab (x1/10, x1/100 when unstable; x10, x100 when too slow), and ``evidence["stuck_at_chance"]``
+is True. That is an **unstable** run whose validation loss ends above 1.02 x chance (still thrown
+about, worse than a uniform guess), or a **too slow** run whose validation loss fell by less than
+0.04 x chance after epoch 1 (three times as fast is still at chance).
+
 The thresholds were tuned on runs of half the seeds of ``benchmarks/bench_diagnose.py`` and are
 reported on the other half (``benchmarks/RESULTS.md``).
 """
@@ -59,6 +71,9 @@ DONE = 0.04                           # a bumpy run whose train loss ends below 
 SLOW_CHANCE = 0.5                     # a smooth run ending above half of chance: too slow
 STILL_FALLING, CLOSE = 0.1, 1.5       # val best 10 % lower in the 2nd half, val < 1.5x train
 STILL = 0.05                          # a body whose weights moved < 5 % in all barely moved
+AT_CHANCE = 0.9                       # best val loss above 0.9 x chance: the run is at chance
+BARELY_FELL = 0.04                    # ... too slow, val fell < 0.04 x chance: no x3 step will do
+ABOVE_CHANCE = 1.02                   # ... unstable, val ends above 1.02 x chance: no /3 step will do
 LAST = 3                              # epochs in the slopes shown as evidence
 
 
@@ -74,9 +89,13 @@ class Diagnosis:
 
     @property
     def advice(self) -> str:
-        """The advice in words: ``"body lr ×1/3"``, ``"head lr ×3"`` or ``"no lr change"``."""
+        """The advice in words: ``"body lr ×1/3"``, ``"head lr ×3"``, ``"no lr change"``, or for a
+        run stuck at chance ``"try lrs a decade apart (×10, ×100) in the lab"``."""
         if self.lr_factors:
             return ", ".join(f"{group} lr ×{_factor(f)}" for group, f in self.lr_factors.items())
+        if self.evidence.get("stuck_at_chance") and self.verdict in (UNSTABLE, TOO_SLOW):
+            steps = "×1/10, ×1/100" if self.verdict == UNSTABLE else "×10, ×100"
+            return f"try lrs a decade apart ({steps}) in the lab"
         if self.verdict in (UNSTABLE, TOO_SLOW):    # a history without update ratios
             step = _factor(LOWER if self.verdict == UNSTABLE else RAISE)
             return f"an lr ×{step} (no update ratios recorded: which group is unknown)"
@@ -170,7 +189,19 @@ def _advise(verdict: str, reason: str, blame: str | None, evidence: dict) -> Dia
     return Diagnosis(verdict, reason, blame, factors, evidence)
 
 
+def _stuck_at_chance(verdict: str, reason: str, evidence: dict) -> Diagnosis:
+    """A run stuck at chance that one x3 or /3 step will not move: the verdict, no lr change."""
+    evidence["stuck_at_chance"] = True
+    step = "÷3" if verdict == UNSTABLE else "×3"
+    return Diagnosis(verdict, f"{reason}; stuck at chance: one {step} step will not be enough",
+                     evidence=evidence)
+
+
 def _unstable(reason: str, history: History, relative: dict[str, float], evidence: dict) -> Diagnosis:
+    chance, best, end = evidence["chance"], evidence["best_val"], evidence["val_end"]
+    if best > AT_CHANCE * chance and end > ABOVE_CHANCE * chance:
+        return _stuck_at_chance(UNSTABLE, f"{reason}; the validation loss never went below {best:.3f} "
+                                f"and ends at {end:.3f}, above chance ({chance:.2f})", evidence)
     blame = _too_high(history, relative)
     if blame is not None:
         steps = ", ".join(f"{g} {r:.2g}" for g, r in sorted(relative.items(), key=lambda kv: -kv[1]))
@@ -179,6 +210,10 @@ def _unstable(reason: str, history: History, relative: dict[str, float], evidenc
 
 
 def _too_slow(reason: str, history: History, evidence: dict) -> Diagnosis:
+    chance, best, fell = evidence["chance"], evidence["best_val"], evidence["val_fell"]
+    if best > AT_CHANCE * chance and fell < BARELY_FELL * chance:
+        return _stuck_at_chance(TOO_SLOW, f"{reason}; the validation loss fell only {fell:.3f} after "
+                                f"epoch 1, to {best:.3f} (chance {chance:.2f})", evidence)
     blame = _too_low(history)
     if blame is not None:
         distance = moved(history)
@@ -201,8 +236,10 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
     chance = chance_loss(history, n_classes)
     relative = relative_ratios(history)
     big_steps = max(relative.values()) > 1 if relative else True   # no ratios: the curves decide
+    best_val = min((v for v in val if math.isfinite(v)), default=math.inf)
     evidence = {"epochs": n, "chance": chance, "relative_ratios": relative, "moved": moved(history),
-                "big_steps": big_steps}
+                "big_steps": big_steps, "best_val": best_val, "val_fell": val[0] - best_val,
+                "val_end": val[-1], "stuck_at_chance": False}
 
     if not all(math.isfinite(v) for v in train + val + list(history.step_loss)):
         return _unstable("the loss became infinite or NaN", history, relative, evidence)
@@ -227,7 +264,7 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
     half = n // 2
     val_fall = 1 - min(val[half:]) / min(val[:half]) if half else 0.0
     evidence.update(gap=gap, gap_end=gap[-1], gap_best=gap[best], gap_slope=_slope(gap),
-                    best_epoch=best + 1, best_val=val[best], val_fall=val_fall,
+                    best_epoch=best + 1, val_fall=val_fall,
                     train_slope=_slope(train) / max(train[-1], 1e-12))
     rose = val[-1] > RISE_FACTOR * val[best] and val[-1] - val[best] > RISE_MIN * chance
     if train[-1] < MEMORISED * chance and rose:
@@ -239,20 +276,28 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
         return Diagnosis(OVERFITTING, f"train loss {train[-1]:.3f} but validation loss {val[-1]:.3f}: "
                          "the model memorises the training set", evidence=evidence)
 
-    if any(b > a for a, b in zip(train, train[1:])):
-        if big_steps and train[-1] > DONE * chance:
-            return _unstable(f"train loss went up between epochs and ends at {train[-1]:.3f}, "
-                             f"{train[-1] / min(train):.1f}x its lowest", history, relative, evidence)
-        return Diagnosis(HEALTHY, f"train loss {train[0]:.3f} → {train[-1]:.3f} with small bumps, "
-                         f"validation {val[0]:.3f} → {val[-1]:.3f} (best {val[best]:.3f} in epoch "
-                         f"{best + 1})", evidence=evidence)
-    if train[-1] > SLOW_CHANCE * chance:
+    bumpy = any(b > a for a, b in zip(train, train[1:]))
+    if bumpy and big_steps and train[-1] > DONE * chance:
+        return _unstable(f"train loss went up between epochs and ends at {train[-1]:.3f}, "
+                         f"{train[-1] / min(train):.1f}x its lowest", history, relative, evidence)
+    if not bumpy and train[-1] > SLOW_CHANCE * chance:
         return _too_slow(f"train loss only went from {train[0]:.3f} to {train[-1]:.3f} in {n} epochs, "
                          f"above half of chance ({chance:.2f})", history, evidence)
-    if val_fall > STILL_FALLING and val[-1] < CLOSE * train[-1]:
+    if not bumpy and val_fall > STILL_FALLING and val[-1] < CLOSE * train[-1]:
         return _too_slow(f"validation loss still falling: its best fell {val_fall:.0%} from the first "
                          f"half of the run to the second, to {min(val[half:]):.3f}, and it stays close "
                          f"to the train loss ({train[-1]:.3f})", history, evidence)
+    if val[best] > AT_CHANCE * chance:
+        never = (f"train loss {train[0]:.3f} → {train[-1]:.3f}{' with bumps' if bumpy else ''}, but "
+                 f"the validation loss never went below {AT_CHANCE} x chance (best {val[best]:.3f}, "
+                 f"chance {chance:.2f})")
+        if spikes or big_steps:
+            return _unstable(never, history, relative, evidence)
+        return _too_slow(never, history, evidence)
+    if bumpy:
+        return Diagnosis(HEALTHY, f"train loss {train[0]:.3f} → {train[-1]:.3f} with small bumps, "
+                         f"validation {val[0]:.3f} → {val[-1]:.3f} (best {val[best]:.3f} in epoch "
+                         f"{best + 1})", evidence=evidence)
     return Diagnosis(HEALTHY, f"both losses fell without spikes: train {train[0]:.3f} → {train[-1]:.3f}, "
                      f"validation {val[0]:.3f} → {val[-1]:.3f} (best {val[best]:.3f} in epoch "
                      f"{best + 1})", evidence=evidence)

@@ -102,9 +102,44 @@ def test_too_slow_is_read_against_chance_not_against_the_first_epoch():
     # issue 11: 0.30 -> 0.20 is far below ln(10) and no longer falling: not too slow
     settled = hist([0.30, 0.26, 0.23, 0.21, 0.20, 0.20], [0.31, 0.28, 0.27, 0.27, 0.27, 0.27])
     assert dg.diagnose(settled).verdict == dg.HEALTHY
-    flat = dg.diagnose(hist([2.30, 2.28, 2.25, 2.22], [2.30, 2.29, 2.26, 2.23], **ratios(0.001, 0.01, 4)))
-    assert flat.verdict == dg.TOO_SLOW and "half of chance" in flat.reason
-    assert flat.lr_factors == {"head": dg.RAISE}              # the body barely moved: 0.4 % in all
+    slow = dg.diagnose(hist([2.30, 2.00, 1.70, 1.45], [2.25, 1.95, 1.70, 1.50], **ratios(0.001, 0.01, 4)))
+    assert slow.verdict == dg.TOO_SLOW and "half of chance" in slow.reason
+    assert slow.lr_factors == {"head": dg.RAISE}              # the body barely moved: 0.4 % in all
+    assert not slow.evidence["stuck_at_chance"]
+
+
+def test_a_run_stuck_at_chance_gets_no_single_step_but_a_decade():
+    # the validation loss fell 0.07 (0.03 x chance) in 4 epochs: three times as fast is still chance
+    d = dg.diagnose(hist([2.30, 2.28, 2.25, 2.22], [2.30, 2.29, 2.26, 2.23], **ratios(0.001, 0.01, 4)))
+    assert d.verdict == dg.TOO_SLOW and d.blame is None and d.lr_factors == {}
+    assert d.evidence["stuck_at_chance"] and "stuck at chance" in d.reason and "fell only 0.070" in d.reason
+    assert d.advice == "try lrs a decade apart (×10, ×100) in the lab"
+    # at chance too, but falling by 0.08 x chance after epoch 1: one x3 step is advised
+    moving = dg.diagnose(hist([2.30, 2.20, 2.10, 2.00], [2.30, 2.22, 2.16, 2.12], **ratios(0.001, 0.01, 4)))
+    assert moving.verdict == dg.TOO_SLOW and moving.lr_factors == {"head": dg.RAISE}
+
+
+def test_a_run_thrown_above_chance_gets_no_single_step_but_a_decade():
+    steps = [2.3, 60.0, 9.0, 3.0] + [2.6, 2.5, 2.7, 2.6] * 3
+    d = dg.diagnose(hist([14.0, 2.6, 2.6, 2.6], [3.1, 2.6, 2.65, 2.6], step_loss=steps, steps_per_epoch=4,
+                         **ratios(9.0, 1.5, 4)))
+    assert d.verdict == dg.UNSTABLE and d.blame is None and d.lr_factors == {}
+    assert d.evidence["stuck_at_chance"] and "ends at 2.600, above chance" in d.reason
+    assert d.advice == "try lrs a decade apart (×1/10, ×1/100) in the lab"
+
+
+def test_a_run_that_never_left_chance_is_never_healthy():
+    # every group takes small steps and the validation loss stays at chance; these read healthy
+    # before rule 7 (the train loss went down to 1.10, or it ticked up by a hair)
+    smooth = dg.diagnose(hist([2.30, 1.80, 1.40, 1.10], [2.30, 2.25, 2.20, 2.15], **ratios(0.05, 0.5, 4)))
+    assert smooth.verdict == dg.TOO_SLOW and "never went below 0.9 x chance" in smooth.reason
+    assert smooth.lr_factors == {"body": dg.RAISE}            # it fell 0.15 after epoch 1: one step
+    frozen = dg.diagnose(hist([2.3105, 2.3101, 2.3077, 2.3079, 2.3066], [2.305, 2.304, 2.303, 2.302, 2.301],
+                              **ratios(0.00045, 0.0016, 5)))   # lrs 1e-4, seed 1 of the lab's grid
+    assert frozen.verdict == dg.TOO_SLOW and frozen.lr_factors == {} and frozen.evidence["stuck_at_chance"]
+    # a spike with small steps is not rule 2's, but at chance it is unstable
+    spiky = dg.diagnose(hist([2.30, 1.80, 2.60, 2.20], [2.30, 2.20, 2.50, 2.45], **ratios(0.05, 0.5, 4)))
+    assert spiky.verdict == dg.UNSTABLE and spiky.lr_factors == {} and spiky.evidence["stuck_at_chance"]
 
 
 def test_a_smooth_run_whose_validation_loss_is_still_falling_is_too_slow():
@@ -135,7 +170,7 @@ def test_noise_on_a_converged_run_is_healthy():
 
 
 def test_a_table_without_update_ratios_gets_a_verdict_but_no_group():
-    d = dg.diagnose(History.from_epochs([2.3, 2.2], [2.3, 2.25]), n_classes=10)
+    d = dg.diagnose(History.from_epochs([2.3, 1.6], [2.3, 1.7]), n_classes=10)
     assert d.verdict == dg.TOO_SLOW and d.blame is None and d.lr_factors == {}
     assert d.advice.startswith("an lr ×3") and "unknown" in d.advice
 
@@ -175,12 +210,37 @@ def test_healthy_runs_get_no_advice():
 
 
 @pytest.mark.parametrize("lrs, group", [({"body": 5e-4, "head": 0.05}, "body"),
-                                        ({"body": 5e-4, "head": 5e-4}, None)])
+                                        ({"body": 2e-3, "head": 2e-3}, None)])
 def test_an_lr_too_low_is_too_slow_and_raises_an_lr(lrs, group):
     for seed in SEEDS:
         d = dg.diagnose(run(lrs, seed=seed))
         assert d.verdict == dg.TOO_SLOW and set(d.lr_factors.values()) == {dg.RAISE}, (seed, str(d))
         assert group is None or d.lr_factors == {group: dg.RAISE}, (seed, str(d))
+
+
+def best_val(lrs, seeds=SEEDS) -> float:
+    """The mean over seeds of a run's best validation loss."""
+    return sum(min(run(lrs, seed=seed).val_loss) for seed in seeds) / len(seeds)
+
+
+def scaled(lrs, factors):
+    return {group: lr * factors.get(group, 1.0) for group, lr in lrs.items()}
+
+
+@pytest.mark.parametrize("lrs, verdict, decade", [({"body": 1e-4, "head": 1e-4}, dg.TOO_SLOW, 10.0),
+                                                  ({"body": 3.0, "head": 3.0}, dg.UNSTABLE, 0.1)])
+def test_a_run_stuck_at_chance_is_told_what_one_step_cannot_do(lrs, verdict, decade):
+    # frozen by lrs far too low, or thrown above chance by lrs far too high: no x3 or /3 of one
+    # group lowers the best validation loss by 5 %, both lrs a decade that way lower it by 5 %
+    for seed in SEEDS:
+        d = dg.diagnose(run(lrs, seed=seed))
+        assert d.verdict == verdict and d.lr_factors == {} and d.blame is None, (seed, str(d))
+        assert d.evidence["stuck_at_chance"] and "decade" in d.advice, (seed, str(d))
+    base = best_val(lrs)
+    for group in ("body", "head"):
+        for step in (dg.RAISE, dg.LOWER):
+            assert best_val(scaled(lrs, {group: step})) > 0.95 * base, (group, step)
+    assert best_val(scaled(lrs, {"body": decade, "head": decade})) < 0.95 * base
 
 
 def test_forty_training_digits_overfit_and_no_lr_change_is_advised():
@@ -247,5 +307,12 @@ def test_the_label_is_the_change_that_helps_most_beyond_the_noise(bench):
     out[i + 1, j] = 1.0
     assert bench.label(out, i, j, seeds).name == "no change"
     assert bench.shift(i, j, {"head": dg.LOWER}) == (i, j - 1)
+    out[i + 2, j + 2, 0] = 0.25                                   # both lrs x9: the hint's check
+    assert bench.two_steps(out, i, j, 0, +1) == pytest.approx(0.75)
+    assert bench.two_steps(out, i, j, 0, -1) == pytest.approx(0.0)
+    assert bench.two_steps(out, bench.GRID - 2, j, 0, +1) is None
+    assert bench.decade_hint(dg.Diagnosis(dg.UNSTABLE, "", evidence={"stuck_at_chance": True})) == -1
+    assert bench.decade_hint(dg.Diagnosis(dg.TOO_SLOW, "", evidence={"stuck_at_chance": True})) == 1
+    assert bench.decade_hint(dg.Diagnosis(dg.TOO_SLOW, "", "body", {"body": dg.RAISE})) == 0
     with pytest.raises(ValueError, match="x3 or /3"):
         bench.shift(i, j, {"body": 10.0})
