@@ -233,10 +233,12 @@ class _Engine:
         step_loss, ratios = nan(n_cfg, epochs * steps), nan(n_cfg, epochs, len(self.parts))
         epochs_run = torch.full((n_cfg,), epochs, dtype=torch.long, device=device)
         alive = torch.arange(n_cfg, device=device)        # rows of the configurations still training
+        before = {i: torch.empty_like(self.params[i]) for i, k in enumerate(self.part) if k is not None}
         for epoch in range(epochs):
             perms = torch.stack([torch.randperm(n, generator=g) for g in self.generators]).to(device)
             xs, ys = self._batches(perms, self.seed_slot[alive])
-            before = {i: self.params[i].clone() for i, k in enumerate(self.part) if k is not None}
+            for i, start in before.items():               # the weights this epoch starts from
+                start.copy_(self.params[i])
             losses = torch.empty(steps, len(alive), device=device)
             for s in range(steps):
                 batch = slice(s * b, (s + 1) * b)
@@ -254,6 +256,7 @@ class _Engine:
                 if not len(alive):
                     break
                 self.params = [p[keep] for p in self.params]
+                before = {i: start[keep] for i, start in before.items()}
                 self.opt.keep(keep)
         back = torch.tensor(self.order).argsort()                 # rows in the caller's order
         cpu = lambda tensor: tensor[back.to(tensor.device)].cpu()  # noqa: E731
@@ -276,15 +279,15 @@ class _Engine:
     def _update_ratios(self, before: dict[int, torch.Tensor]) -> torch.Tensor:
         """Per configuration and part: ||w - w_before|| / ||w_before|| (as ``lrlab.train``)."""
         n_cfg = len(self.params[0])
-        change = torch.zeros(n_cfg, len(self.parts), dtype=torch.float64, device=self.device)
+        change = torch.zeros(n_cfg, len(self.parts), device=self.device)
         size = torch.zeros_like(change)
+        norm = lambda t: torch.linalg.vector_norm(t.view(n_cfg, -1), dim=1).square_()  # noqa: E731
         for i, start in before.items():
             k = self.part[i]
-            size[:, k] += start.flatten(1).square().sum(1)
-            change[:, k] += start.sub_(self.params[i]).flatten(1).square().sum(1)
+            size[:, k] += norm(start)
+            change[:, k] += norm(start.sub_(self.params[i]))
         ratio = change.sqrt() / size.sqrt()
-        ratio = torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
-        return ratio.float()
+        return torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
 
 
 def _matmul_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float) -> None:
