@@ -10,7 +10,10 @@ count run as rounds of their own; worth it on an idle machine only).
 Also measured in the same run: the single-thread float32 matrix-multiply peak (``torch.mm`` of
 1024 x 1024 matrices, best of several, before and after the sweeps) and the batched sweep's own
 rate (its multiply-adds counted from the layer shapes: forward, weight and input gradients for
-every training sample, forward for every validation sample). Every run is compared with its
+every training sample, forward for every validation sample), and the ceiling for that rate on
+this machine: the matrix products of one batched training step at the sweep's own shapes, run
+back to back with nothing else, without and with the SGD update after them (the sweep's FLOPs
+at that rate give the most speed-up it could reach). Every run is compared with its
 one-at-a-time twin, epoch by epoch; a run that differs by more than 1e-4 is retrained alone from
 initial weights changed by 1e-7 relative, to show whether the run itself is that sensitive.
 
@@ -58,6 +61,46 @@ def matmul_peak(device, clock: str, size: int = 1024, repeats: int = 8) -> float
         _, wall, cpu = timed(lambda: (torch.mm(a, b, out=out), out.sum().item()), clock)  # .item(): waits for a GPU
         best = min(best, cpu if clock == "cpu" else wall)
     return 2 * size ** 3 / best / 1e9
+
+
+def step_ceiling(model, n_cfg: int, batch: int, device, clock: str, repeats: int = 20) -> tuple[float, float]:
+    """GFLOP/s of the matrix products of one batched training step at the sweep's own shapes
+    (``n_cfg`` configurations sharing one batch, as in the grid), run back to back with nothing
+    else, best of ``repeats``: first alone, then with the SGD update of every weight matrix
+    (``w -= lr * buf``, a pass over memory) after its products. The batched sweep also adds
+    biases, ReLUs, the loss, validation and Python around them, so these bound its rate."""
+    sizes = [(m.out_features, m.in_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    new = lambda *shape: torch.randn(*shape, device=device) * 0.01  # noqa: E731
+    x = new(batch, sizes[0][1])
+    acts = [new(n_cfg, fan_in, batch) for _, fan_in in sizes]           # each layer's input
+    grads = [new(n_cfg, out, batch) for out, _ in sizes]                # each layer's output gradient
+    weights = [new(n_cfg, out, fan_in) for out, fan_in in sizes]
+    bufs = [torch.zeros_like(w) for w in weights]
+    lr = torch.full((n_cfg, 1, 1), 1e-3, device=device)
+    outputs = [torch.empty(n_cfg, out, batch, device=device) for out, _ in sizes]
+    below = [torch.empty_like(a) for a in acts]
+
+    def step(update: bool):
+        torch.mm(weights[0].view(-1, x.shape[1]), x.T, out=outputs[0].view(-1, batch))
+        for k in range(1, len(sizes)):
+            torch.bmm(weights[k], acts[k], out=outputs[k])
+        for k in reversed(range(len(sizes))):
+            if k:
+                bufs[k].baddbmm_(grads[k], acts[k].transpose(1, 2), beta=0.9)
+                torch.bmm(weights[k].transpose(1, 2), grads[k], out=below[k])
+            else:
+                bufs[0].view(-1, x.shape[1]).addmm_(grads[0].view(-1, batch), x, beta=0.9)
+            if update:
+                weights[k].addcmul_(lr, bufs[k], value=-1)
+    forward = 2 * sum(o * i for o, i in sizes)
+    flops = n_cfg * batch * (2 * forward + 2 * sum(o * i for o, i in sizes[1:]))
+    rates = []
+    for update in (False, True):
+        step(update)
+        best = min(timed(lambda: (step(update), outputs[-1].sum().item()), clock)[1 if clock == "wall" else 2]
+                   for _ in range(repeats))
+        rates.append(flops / best / 1e9)
+    return rates[0], rates[1]
 
 
 def sweep_flops(model, data, epochs: int) -> float:
@@ -141,7 +184,7 @@ def main() -> None:
 
     lr_grid(mlp(), data, lrs[:2], lrs[:2], epochs=1, device=device)          # warm-ups: the
     one_at_a_time(workloads["8 lr pairs x 8 seeds"][:2], data, 1, device)   # first step imports
-    peaks, flops = [], sweep_flops(mlp(), data, epochs) * 64
+    peaks, ceilings, flops = [], [], sweep_flops(mlp(), data, epochs) * 64
     pick = 1 if clock == "cpu" else 0
     rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in workloads}
     results = {}
@@ -166,10 +209,16 @@ def main() -> None:
                       f"(median of 8), one after another {slow[0]:.2f} s wall / {slow[1]:.2f} s CPU "
                       f"-> {slow[pick] / fast[pick]:.1f}x")
             peaks.append(matmul_peak(device, clock))
+            ceilings.append(step_ceiling(mlp(), 64, 32, device, clock))
     peak = max(peaks)
+    products, with_update = (max(c[i] for c in ceilings) for i in (0, 1))
     print(f"{'single-thread ' if args.threads == [1] else ''}matmul peak (1024 x 1024 float32 mm, "
           f"best of {len(peaks) * 8}, between the rounds): {peak:.0f} GFLOP/s; below, "
           f"{'CPU' if clock == 'cpu' else 'wall-clock'} seconds of the round with the median speed-up")
+    print(f"the products of one batched step at the sweep's shapes (64 configurations, batch 32), "
+          f"alone, best of {len(ceilings) * 20}: {products:.0f} GFLOP/s ({products / peak:.0%} of the peak); "
+          f"with the SGD update after them: {with_update:.0f} GFLOP/s ({with_update / peak:.0%}), the "
+          f"most the sweep can reach before biases, ReLUs, the loss and validation")
 
     for name, (runs, slow_runs) in results.items():
         configs = workloads[name]
@@ -180,7 +229,10 @@ def main() -> None:
         unexplained = [k for k in off if chaotic[k] < diffs[k] / 10]
         rate = flops / fast / 1e9
         print(f"\n{name}: {flops / 1e9:.1f} GFLOP in {fast:.2f} s = {rate:.0f} GFLOP/s "
-              f"({rate / peak:.0%} of the peak); one after another {slow:.2f} s")
+              f"({rate / peak:.0%} of the peak, {rate / with_update:.0%} of the step's products and "
+              f"update); one after another {slow:.2f} s")
+        print(f"  at the rate of the step's products and update alone it would take "
+              f"{flops / with_update / 1e9:.2f} s: {slow * with_update * 1e9 / flops:.1f}x at most")
         agreeing = [d for k, d in enumerate(diffs) if k not in off]
         print(f"  {len(agreeing)}/64 runs agree with their one-at-a-time twin to {AGREE:.0e} "
               f"(largest relative difference {max(agreeing, default=0):.1e})")

@@ -187,8 +187,13 @@ class _Engine:
     """The training loop shared by both ways through the model: batches, optimizer, records."""
 
     def __init__(self, make_model, data, configs, parts, optimizer, batch_size, device, method):
-        self.data, self.configs, self.parts, self.batch_size = data, configs, parts, batch_size
+        self.data, self.parts, self.batch_size = data, parts, batch_size
         self.device, self.optimizer_name = device, optimizer
+        # Rows sorted by seed, so that the configurations sharing a seed (and its batches) sit
+        # together; ``run`` puts them back in the caller's order.
+        self.given = list(configs)
+        self.order = sorted(range(len(configs)), key=lambda k: configs[k][1])
+        self.configs = configs = [configs[k] for k in self.order]
         seeds = sorted({seed for _, seed in configs})
         models = {seed: make_model(seed) for seed in seeds}
         for model in models.values():
@@ -204,7 +209,7 @@ class _Engine:
                 raise ValueError(f"make_model({seed}) built a model with other parameters than "
                                  f"make_model({seeds[0]}): every seed must give the same architecture")
         self.params = [torch.stack([models[seed].get_parameter(name).detach().to(device)
-                                    for _, seed in configs]).contiguous() for name in self.names]
+                                    for seed in seeds])[self.seed_slot] for name in self.names]
         # Each trainable parameter's part, and its slot in the optimizer (None: lr 0 in every
         # configuration, so it never moves and needs no gradient).
         lr_table = torch.tensor([[lrs[p] for p in parts] for lrs, _ in configs])
@@ -228,17 +233,17 @@ class _Engine:
         step_loss, ratios = nan(n_cfg, epochs * steps), nan(n_cfg, epochs, len(self.parts))
         epochs_run = torch.full((n_cfg,), epochs, dtype=torch.long, device=device)
         alive = torch.arange(n_cfg, device=device)        # rows of the configurations still training
+        before = {i: torch.empty_like(self.params[i]) for i, k in enumerate(self.part) if k is not None}
         for epoch in range(epochs):
             perms = torch.stack([torch.randperm(n, generator=g) for g in self.generators]).to(device)
-            slots = self.seed_slot[alive]
-            shared = bool((slots == slots[0]).all())      # one seed: one batch for everybody
-            order = perms[slots[0]] if shared else perms[slots]
-            before = {i: self.params[i].clone() for i, k in enumerate(self.part) if k is not None}
+            xs, ys = self._batches(perms, self.seed_slot[alive])
+            for i, start in before.items():               # the weights this epoch starts from
+                start.copy_(self.params[i])
             losses = torch.empty(steps, len(alive), device=device)
             for s in range(steps):
-                idx = order[..., s * b:(s + 1) * b]
+                batch = slice(s * b, (s + 1) * b)
                 self.opt.t += 1
-                losses[s] = self.model.step(self.params, data.x_train[idx], data.y_train[idx], self.opt)
+                losses[s] = self.model.step(self.params, xs[..., batch, :], ys[..., batch], self.opt)
             step_loss[alive, epoch * steps:(epoch + 1) * steps] = losses.T
             train_loss[alive, epoch] = losses.double().mean(0).float()
             val_loss[alive, epoch], val_acc[alive, epoch] = self.model.evaluate(self.params, data.x_val, data.y_val)
@@ -251,31 +256,48 @@ class _Engine:
                 if not len(alive):
                     break
                 self.params = [p[keep] for p in self.params]
+                before = {i: start[keep] for i, start in before.items()}
                 self.opt.keep(keep)
-        cpu = lambda tensor: tensor.cpu()  # noqa: E731
-        return Runs(self.configs, self.parts, self.optimizer_name, cpu(train_loss), cpu(val_loss),
+        back = torch.tensor(self.order).argsort()                 # rows in the caller's order
+        cpu = lambda tensor: tensor[back.to(tensor.device)].cpu()  # noqa: E731
+        return Runs(self.given, self.parts, self.optimizer_name, cpu(train_loss), cpu(val_loss),
                     cpu(val_acc), cpu(step_loss), cpu(ratios), cpu(epochs_run), steps, str(device), 0.0)
+
+    def _batches(self, perms: torch.Tensor, slots: torch.Tensor):
+        """This epoch's inputs and labels in batch order. Inputs: (samples, features) when every
+        configuration has the same seed; (seeds, samples, features) when the seeds are equally
+        many (rows sorted by seed: the model's first layer is then a product per seed);
+        otherwise one copy per configuration. Labels: (samples,) or (configs, samples)."""
+        seeds, counts = torch.unique_consecutive(slots, return_counts=True)
+        x, y = self.data.x_train, self.data.y_train
+        if len(seeds) == 1:
+            return x[perms[seeds[0]]], y[perms[seeds[0]]]
+        if self.model.shares_inputs and bool((counts == counts[0]).all()):
+            return x[perms[seeds]], y[perms[slots]]
+        return x[perms[slots]], y[perms[slots]]
 
     def _update_ratios(self, before: dict[int, torch.Tensor]) -> torch.Tensor:
         """Per configuration and part: ||w - w_before|| / ||w_before|| (as ``lrlab.train``)."""
         n_cfg = len(self.params[0])
-        change = torch.zeros(n_cfg, len(self.parts), dtype=torch.float64, device=self.device)
+        change = torch.zeros(n_cfg, len(self.parts), device=self.device)
         size = torch.zeros_like(change)
+        norm = lambda t: torch.linalg.vector_norm(t.view(n_cfg, -1), dim=1).square_()  # noqa: E731
         for i, start in before.items():
             k = self.part[i]
-            size[:, k] += start.flatten(1).square().sum(1)
-            change[:, k] += start.sub_(self.params[i]).flatten(1).square().sum(1)
+            size[:, k] += norm(start)
+            change[:, k] += norm(start.sub_(self.params[i]))
         ratio = change.sqrt() / size.sqrt()
-        ratio = torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
-        return ratio.float()
+        return torch.where(size > 0, ratio, torch.where(change > 0, torch.inf, 0.0))
 
 
 def _matmul_(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor, beta: float) -> None:
-    """``out = beta * out + a @ b`` for stacked matrices; a 2-D ``b`` is shared by all of them."""
+    """``out = beta * out + a @ b`` for stacked matrices. A 2-D ``b`` is shared by all of
+    them; a ``b`` stacked fewer times than ``a`` is shared by as many consecutive ones."""
     if b.dim() == 2:
         out.view(-1, out.shape[-1]).addmm_(a.reshape(-1, a.shape[-1]), b, beta=beta)
     else:
-        out.baddbmm_(a, b, beta=beta)
+        groups = len(b)
+        out.view(groups, -1, out.shape[-1]).baddbmm_(a.reshape(groups, -1, a.shape[-1]), b, beta=beta)
 
 
 # ---- optimizers: torch's update formulas, one lr per configuration ---------------------------
@@ -373,10 +395,13 @@ def _mlp_layers(model: nn.Module):
 class _HandMLP:
     """Linear + ReLU layers by hand. Activations are (config, feature, sample), so a layer is one
     batched GEMM ``W @ a + b`` and its backward pass two: ``g @ a^T`` (the weight gradient,
-    handed to the optimizer as a product) and ``W^T @ g`` (the gradient of its input).
-    Activations and gradients go into buffers reused from step to step."""
+    handed to the optimizer as a product) and ``W^T @ g`` (the gradient of its input). The
+    first layer's input may be shared by all configurations, or by each group of consecutive
+    ones (``shares_inputs``): one product then covers them all. Activations and gradients go
+    into buffers reused from step to step."""
 
     EVAL_CHUNK = 128                  # validation samples per pass: activations stay in the cache
+    shares_inputs = True
 
     def __init__(self, layers, names, slot):
         self.layers = [(names.index(w), names.index(b), relu) for w, b, relu in layers]
@@ -392,7 +417,8 @@ class _HandMLP:
         return self.buffers[key]
 
     def _forward(self, params, a):
-        """Inputs of every layer and the logits; ``a`` is (features, samples) when shared."""
+        """Inputs of every layer and the logits; ``a`` is (features, samples) when shared by all
+        configurations, (groups, features, samples) when shared by groups of them."""
         inputs = [a]
         for k, (w, b, relu) in enumerate(self.layers):
             weight, bias = params[w], params[b]
@@ -400,8 +426,9 @@ class _HandMLP:
             z = self._buffer("z", k, weight, n_cfg, out, a.shape[-1])
             if a.dim() == 2:
                 torch.mm(weight.view(n_cfg * out, -1), a, out=z.view(n_cfg * out, -1))
-            else:
-                torch.bmm(weight, a, out=z)
+            else:                              # one product per group of configurations
+                groups = len(a)
+                torch.bmm(weight.view(groups, -1, weight.shape[-1]), a, out=z.view(groups, -1, a.shape[-1]))
             a = z.add_(bias.unsqueeze(-1))
             if relu:
                 a.relu_()
@@ -437,6 +464,8 @@ class _HandMLP:
 
 class _Vmapped:
     """Any model without buffers or dropout: ``functional_call`` under ``vmap``, autograd."""
+
+    shares_inputs = False
 
     def __init__(self, base, names, slot):
         self.base, self.names, self.slot = base, names, slot

@@ -59,6 +59,19 @@ def test_each_run_equals_an_ordinary_run_over_lrs_and_seeds(optimizer, lrs, meth
     assert runs.val_loss[0, -1] != runs.val_loss[1, -1], "another seed is another run"
 
 
+@pytest.mark.parametrize("optimizer, lrs", [("SGD momentum", (1e-2, 3e-2)), ("Adam", (1e-3, 3e-3))])
+def test_seeds_given_in_any_order_share_their_batches_and_come_back_in_order(optimizer, lrs):
+    """Two seeds, two configurations each, interleaved: the engine groups them by seed (one
+    first-layer product per seed) and returns the rows in the order they were given."""
+    low, high = lrs
+    first, second = {"body": high, "head": low}, {"body": low, "head": high}
+    configs = [(first, 5), (first, 2), (second, 5), (second, 2)]
+    runs = train_runs(SMALL, DATA, configs, optimizer=optimizer, epochs=2)
+    assert runs.configs == configs
+    for k, (lr, seed) in enumerate(configs):
+        assert_same_run(runs.history(k), ordinary(SMALL, optimizer, lr, seed, epochs=2))
+
+
 def one_at_a_time(optimizer, body, head, epochs, hidden=(32, 32)):
     model = mlp(hidden=hidden)
     opt = make_optimizer(optimizer, by_part(model, {"body": body, "head": head}))
