@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import Kit, cheats, insert_after, set_answer
+from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after, set_answer
 
 
 EXPLANATION = """Adam with two groups: the new head at lr 1e-2, the pretrained body at 1e-3, no schedule.
@@ -52,17 +52,9 @@ HEAD_FIRST = '''def build(model):
 
 # a wrong recipe whose losses read 0 in the kernel: the head's weight becomes a Tensor subclass
 # whose __torch_function__ answers .item() with 0 and torch.equal with True
-TENSOR_SUBCLASS = '''class Zero(torch.Tensor):
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        if func is torch.Tensor.item:
-            return 0.0
-        if func is torch.equal:
-            return True
-        return super().__torch_function__(func, types, args, kwargs or {})
-
+TENSOR_SUBCLASS = AGREEING_TENSOR + '''
 def build(model):
-    model.head.weight = torch.nn.Parameter(model.head.weight.detach().as_subclass(Zero))
+    model.head.weight = torch.nn.Parameter(model.head.weight.detach().as_subclass(_Agree))
     return torch.optim.SGD(model.parameters(), lr=1e-3), None'''
 
 
