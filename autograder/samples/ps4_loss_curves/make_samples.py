@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import Kit, cheats, insert_after, set_answer
+from autograder.samplekit import Kit, cheats, insert_after
 
 
 EXPLANATION = """It is not good, and the quiz is right that it is overfitting: with 40 training digits the
@@ -128,31 +128,23 @@ def leaked_rows(split):
 KIT = Kit("ps4_loss_curves", written_answers={"explain-answer": EXPLANATION})
 
 
+WRONG_EXPLANATION = "The learning rates are too high in some layers; lower them."
+
+
 def wrong():
-    nb = KIT.solved()
-    set_answer(nb, "my-diagnose", WRONG_DIAGNOSE)
-    set_answer(nb, "leaked-rows", WRONG_LEAKED)
-    set_answer(nb, "explain-answer", "The learning rates are too high in some layers; lower them.")
-    KIT.quiz(nb, q1="A", q2="head")
-    return nb
+    return KIT.answered({"my-diagnose": WRONG_DIAGNOSE, "leaked-rows": WRONG_LEAKED,
+                         "explain-answer": WRONG_EXPLANATION}, q1="A", q2="head")
 
 
 def samples() -> dict:
     out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
-    nb = KIT.solved()
-    set_answer(nb, "my-diagnose", GAP_ONLY)
-    set_answer(nb, "leaked-rows", COUNT_ONLY)
-    set_answer(nb, "explain-answer", "The learning rates are too high in some layers; lower them.")
-    KIT.quiz(nb, q1="A")
-    out["partial"] = nb
+    out["partial"] = KIT.answered({"my-diagnose": GAP_ONLY, "leaked-rows": COUNT_ONLY,
+                                   "explain-answer": WRONG_EXPLANATION}, q1="A")
     out["wrong"] = wrong()
-    for name, diagnose, leaked, quiz in (("alt_correct_1", TENSOR_DIAGNOSE, TENSOR_LEAKED, {"q1": " c ", "q2": "Body"}),
-                                         ("alt_correct_2", NUMPY_DIAGNOSE, NUMPY_LEAKED, {"q1": "C", "q2": "body "})):
-        nb = KIT.solved()
-        set_answer(nb, "my-diagnose", diagnose)
-        set_answer(nb, "leaked-rows", leaked)
-        KIT.quiz(nb, **quiz)
-        out[name] = nb
+    out["alt_correct_1"] = KIT.answered({"my-diagnose": TENSOR_DIAGNOSE, "leaked-rows": TENSOR_LEAKED},
+                                        q1=" c ", q2="Body")
+    out["alt_correct_2"] = KIT.answered({"my-diagnose": NUMPY_DIAGNOSE, "leaked-rows": NUMPY_LEAKED},
+                                        q1="C", q2="body ")
     out.update(cheats(wrong(), after="setup-imports"))
     nb = wrong()
     insert_after(nb, "my-diagnose", ALWAYS_EQUAL)

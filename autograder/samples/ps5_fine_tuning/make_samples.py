@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after, set_answer
+from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after
 
 
 EXPLANATION = """Adam with two groups: the new head at lr 1e-2, the pretrained body at 1e-3, no schedule.
@@ -62,30 +62,20 @@ KIT = Kit("ps5_fine_tuning", written_answers={"explain-choice": EXPLANATION})
 
 
 def wrong():
-    nb = KIT.solved()
-    set_answer(nb, "build", WRONG)
-    set_answer(nb, "explain-choice", "One lr is simplest and always enough.")
-    KIT.quiz(nb, q1=0.003846, q2=True)
-    return nb
+    return KIT.answered({"build": WRONG, "explain-choice": "One lr is simplest and always enough."},
+                        q1=0.003846, q2=True)
 
 
 def samples() -> dict:
     out = {"perfect": KIT.solved(), "untouched": KIT.untouched()}
-    nb = KIT.solved()   # frozen body: seed 0 passes the visible test, the grading seeds miss the target
-    set_answer(nb, "build", FROZEN)
-    set_answer(nb, "explain-choice", "I froze the body because freezing is always safest.")
-    KIT.quiz(nb, q1=0.003846, q2=True)
-    out["partial"] = nb
-    nb = KIT.solved()   # the quiz's belief reversed: one lr for the whole model; quiz right
-    set_answer(nb, "build", ONE_LR)
-    out["one_lr"] = nb
+    # frozen body: seed 0 passes the visible test, the grading seeds miss the target
+    out["partial"] = KIT.answered({"build": FROZEN, "explain-choice": "I froze the body because "
+                                   "freezing is always safest."}, q1=0.003846, q2=True)
+    # the quiz's belief reversed: one lr for the whole model; quiz right
+    out["one_lr"] = KIT.answered({"build": ONE_LR})
     out["wrong"] = wrong()
-    for name, build, quiz in (("alt_correct_1", PLATEAU, {"q1": 0.01 / 2.6 ** 2, "q2": False}),
-                              ("alt_correct_2", HEAD_FIRST, {"q1": 1.479e-3, "q2": False})):
-        nb = KIT.solved()
-        set_answer(nb, "build", build)
-        KIT.quiz(nb, **quiz)
-        out[name] = nb
+    out["alt_correct_1"] = KIT.answered({"build": PLATEAU}, q1=0.01 / 2.6 ** 2, q2=False)
+    out["alt_correct_2"] = KIT.answered({"build": HEAD_FIRST}, q1=1.479e-3, q2=False)
     out.update(cheats(wrong(), after="setup"))
     nb = wrong()
     insert_after(nb, "build", TENSOR_SUBCLASS)
