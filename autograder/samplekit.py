@@ -30,11 +30,12 @@ def set_answer(nb, gid: str, source: str) -> None:
     cell(nb, gid).source = source
 
 
-def insert_after(nb, gid: str, source: str) -> None:
-    """A new code cell (the student's own) right after cell ``gid``."""
+def insert_after(nb, gid: str, source: str, *, markdown: bool = False) -> None:
+    """A new code (or markdown) cell, the student's own, right after cell ``gid``."""
     i = next(i for i, c in enumerate(nb.cells) if grade_id(c) == gid)
     cell_id = hashlib.sha1(f"{gid}\n{source}".encode()).hexdigest()[:8]   # the same on every regeneration
-    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(source, id=cell_id))
+    new = nbformat.v4.new_markdown_cell if markdown else nbformat.v4.new_code_cell
+    nb.cells.insert(i + 1, new(source, id=cell_id))
 
 
 class Kit:

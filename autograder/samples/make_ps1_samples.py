@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import nbformat
-
 from autograder.samplekit import Kit, cell, cheats, grade_id, insert_after, set_answer
 
 
@@ -379,9 +377,8 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
         insert_after(nb, after, source)
         out[name] = nb
     nb = KIT.untouched()
-    i = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "setup-imports")
-    nb.cells.insert(i + 1, nbformat.v4.new_markdown_cell(SCRIPT_MARKDOWN))
-    nb.cells.insert(i + 2, nbformat.v4.new_code_cell(SCRIPT_CODE))
+    insert_after(nb, "setup-imports", SCRIPT_CODE)
+    insert_after(nb, "setup-imports", SCRIPT_MARKDOWN, markdown=True)   # above the code
     out["script_injection"] = nb
     return out
 
