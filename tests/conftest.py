@@ -41,14 +41,18 @@ def graded(tmp_path_factory):
     (``python -m autograder demo --keep DIR``), from an unrelated folder: (folder, stdout)."""
     folder = tmp_path_factory.mktemp("instructor") / "course"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "demo", "--keep", str(folder), "--jobs", "2",
-         "--timeout", "10", "--quiet", "--include-solution"],
-        cwd=elsewhere, capture_output=True, text=True, timeout=1500,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = autograder_cli("demo", "--keep", folder, "--jobs", "2", "--timeout", "10", "--quiet",
+                          "--include-solution", cwd=elsewhere, timeout=1500)
     assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     (folder / "demo.stderr").write_text(proc.stderr)   # the sandbox line, for failure messages
     return folder, proc.stdout
+
+
+def autograder_cli(*args, cwd=ROOT, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """``python -m autograder ARGS`` of this checkout, from ``cwd``, output captured."""
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def free_port() -> int:

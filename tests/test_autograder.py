@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import zipfile
 
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, autograder_cli
 from autograder import scan
 from autograder.course import Course
 from autograder.preprocessors import HIDDEN_NOTE, RedactHidden, SanitizeMarkdown, strip_hidden
 
 ASSIGNMENTS = Course().assignments()
 VOLATILE_CELL_KEYS = {"execution", "collapsed", "scrolled", "jp-MarkdownHeadingCollapsed"}
-
-
-def _cli(*args, cwd=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd or ROOT,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
 
 
 def _normalised(path) -> str:
@@ -233,7 +225,7 @@ def test_instructor_errors_are_one_line(tmp_path, args, message):
     (tmp_path / "text").write_text("not a zip")
     paths = {"empty": tmp_path / "empty", "text": tmp_path / "text", "missing": tmp_path / "nope"}
     args = [a.format(**paths) for a in args]
-    r = _cli(*args, "--instructor", tmp_path / "inst", cwd=tmp_path)
+    r = autograder_cli(*args, "--instructor", tmp_path / "inst", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     lines = [l for l in r.stderr.splitlines() if l.strip()]
@@ -241,7 +233,7 @@ def test_instructor_errors_are_one_line(tmp_path, args, message):
 
 
 def test_help_lists_commands():
-    r = _cli("--help")
+    r = autograder_cli("--help")
     assert r.returncode == 0
     for command in ("release", "collect", "grade", "feedback", "export", "demo"):
         assert command in r.stdout

@@ -123,7 +123,7 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
 
 @pytest.mark.grading
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-def test_feedback_runs_no_student_script(graded, tmp_path):
+def test_feedback_runs_no_student_script(graded):
     """The script-injection sample's feedback page, opened in Chromium: its <script>, onerror
     and JavaScript output never run, and its text is still there to read."""
     from playwright.sync_api import sync_playwright

@@ -8,26 +8,11 @@ at full autograded marks.
 """
 from __future__ import annotations
 
-import json
-
-import nbformat
 import pytest
 
 from autograder.samplekit import CHEATS
-from conftest import ROOT
-
-SAMPLES = ROOT / "autograder" / "samples"
-
-
-def _expected(assignment: str) -> dict:
-    return json.loads((SAMPLES / assignment / "expected.json").read_text())
-
-
-def _full_marks(assignment: str) -> float:
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in nb.cells
-               if c.metadata.get("nbgrader", {}).get("grade")
-               and not c.metadata["nbgrader"].get("solution"))
+from test_grading import SAMPLES, _expected
+from test_grading import _auto_points as _full_marks
 
 
 WITH_CHEATS = sorted({p.parent.name for p in SAMPLES.glob("*/cheat_*.ipynb")})

@@ -40,6 +40,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from autograder.samplekit import grade_id
 from conftest import ARTIFACTS, ROOT, stop_group, wait_until_up
 
 sys.path.insert(0, str(ROOT))
@@ -327,11 +328,11 @@ def _fill_in(page, released: Path, answers: dict[str, str]) -> None:
 
     cells = page.locator(".jp-Notebook .jp-Cell")
     for i, cell in enumerate(json.loads(released.read_text())["cells"]):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
+        gid = grade_id(cell)
+        if gid in answers:
             cells.nth(i).locator(".cm-content").click()
             page.keyboard.press("Control+a")
-            page.keyboard.insert_text(answers[grade_id])
+            page.keyboard.insert_text(answers[gid])
             page.keyboard.press("Escape")
     page.keyboard.press("Control+s")
     expect(page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")).to_have_count(0)  # saved

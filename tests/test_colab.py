@@ -89,7 +89,7 @@ def notebook6(colab_venv, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
-def test_the_live_lab_renders_and_retrains_with_colabs_widgets(colab_venv, notebook6, tmp_path):
+def test_the_live_lab_renders_and_retrains_with_colabs_widgets(colab_venv, notebook6):
     from playwright.sync_api import expect, sync_playwright
 
     base, token = notebook6

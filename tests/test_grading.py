@@ -12,12 +12,11 @@ import csv
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from autograder.samplekit import grade_id
+from conftest import ROOT, autograder_cli
 
 SAMPLES = ROOT / "autograder" / "samples"
 pytestmark = pytest.mark.grading
@@ -127,7 +126,7 @@ def _answers_for_a_grader(assignment: str, student: str) -> bool:
     except Exception:  # noqa: BLE001 - a broken sample answers nothing
         return False
     return any(c.source != stubs[gid] for c in nb.cells
-               if (gid := c.get("metadata", {}).get("nbgrader", {}).get("grade_id")) in stubs)
+               if (gid := grade_id(c)) in stubs)
 
 
 def test_feedback_shows_no_hidden_test_or_key(graded):
@@ -176,17 +175,14 @@ def test_regrade_that_crashes_leaves_no_stale_score(graded, tmp_path):
     before = json.loads((copy / "flags" / a / "perfect.json").read_text())
     assert before["score"] == before["max_score"]
     shutil.copy(SAMPLES / a / "os_exit.ipynb", copy / "submitted" / "perfect" / a / f"{a}.ipynb")
-    r = subprocess.run([sys.executable, "-m", "autograder", "grade", a, "--student", "perfect",
-                        "--instructor", str(copy), "--quiet"], capture_output=True, text=True,
-                       timeout=600, cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    r = autograder_cli("grade", a, "--student", "perfect", "--instructor", copy, "--quiet",
+                       cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stderr
     after = json.loads((copy / "flags" / a / "perfect.json").read_text())
     assert after["status"] == "not graded" and after["score"] == 0
     with open(copy / "grades.csv", "w"):
         pass
-    r = subprocess.run([sys.executable, "-m", "autograder", "export", "--instructor", str(copy)],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    r = autograder_cli("export", "--instructor", copy, cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
     with open(copy / "grades.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["student"] == "perfect")

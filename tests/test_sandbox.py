@@ -15,7 +15,6 @@ import re
 import shutil
 import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, autograder_cli
 from autograder import sandbox
 
 A = "ps1_param_groups"
@@ -31,14 +30,12 @@ SAMPLES = ROOT / "autograder" / "samples" / A
 DESTRUCTIVE = ["outlives_kernel", "zeroes_others", "locks_gradebook", "kills_batch", "plants_torch",
                "fills_tmp", "holds_pipe", "fork_bomb", "memory_forks", "huge_message", "ansi_exit",
                "finds_solutions"]
-pytestmark = pytest.mark.skipif(sandbox.problem() is not None,
-                                reason=f"no sandbox here: {sandbox.problem()}")
+pytestmark = [pytest.mark.grading,
+              pytest.mark.skipif(sandbox.problem() is not None, reason=f"no sandbox here: {sandbox.problem()}")]
 
 
-def _cli(*args, cwd, env=None, timeout=1200):
-    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+def _cli(*args, cwd, env=None):
+    return autograder_cli(*args, cwd=cwd, env=env, timeout=1200)
 
 
 def _our_processes(marker: str) -> list[str]:

@@ -224,8 +224,6 @@ def test_bad_configurations_get_clear_errors():
 
 def test_a_batched_run_knows_its_number_of_classes():
     from lrlab.data import digits
-    from lrlab.models import mlp
-    from lrlab.sweep import train_runs
     data = digits(seed=0)
     runs = train_runs(lambda s: mlp(hidden=(8,), seed=s), data, [({"body": 0.01, "head": 0.01}, 0)], epochs=1)
     assert runs.history(0).n_classes == data.n_classes == 10
