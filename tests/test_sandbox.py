@@ -30,8 +30,9 @@ SAMPLES = ROOT / "autograder" / "samples" / A
 DESTRUCTIVE = ["outlives_kernel", "zeroes_others", "locks_gradebook", "kills_batch", "plants_torch",
                "fills_tmp", "holds_pipe", "fork_bomb", "memory_forks", "huge_message", "ansi_exit",
                "finds_solutions"]
+NO_SANDBOX = sandbox.problem()     # one probe, at collection
 pytestmark = [pytest.mark.grading,
-              pytest.mark.skipif(sandbox.problem() is not None, reason=f"no sandbox here: {sandbox.problem()}")]
+              pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")]
 
 
 def _cli(*args, cwd, env=None):
@@ -109,14 +110,20 @@ def test_a_grading_kernel_sees_only_what_a_notebook_needs(tmp_path):
     root = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
     paths = {"solutions": str(ROOT / "solutions"), "gradebook": str(instructor / "gradebook.db"),
              "instructor": str(instructor), "home": os.path.expanduser("~/.bashrc"),
-             "repo_readme": str(ROOT / "README.md"), "next_kernel": str(root / "runs" / "k2")}
-    code = PROBE.replace("PATHS", repr(paths)).replace("PORT", str(server.getsockname()[1]))
+             "repo_readme": str(ROOT / "README.md")}
     limits = Limits()
 
     async def run() -> dict:
         pool = KernelPool(root, limits, sandbox=True, gpu=False, preload=["torch"])
         await pool.open()
         kernel = await pool.take()
+        paths["next_kernel"] = str(pool.runs / "k2")     # started one student ahead, meanwhile
+        for _ in range(100):
+            if Path(paths["next_kernel"]).exists():
+                break
+            await asyncio.sleep(0.1)
+        assert Path(paths["next_kernel"]).exists(), "the pool started no next kernel"
+        code = PROBE.replace("PATHS", repr(paths)).replace("PORT", str(server.getsockname()[1]))
         kc = kernel.km.client()
         kc.start_channels()
         try:
