@@ -211,6 +211,7 @@ class BoundedKernelClient(AsyncKernelClient):
 
     @default("context")
     def _bounded_context(self):
+        self._created_context = True            # ours: stop_channels() destroys it
         context = zmq.asyncio.Context()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
         context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
