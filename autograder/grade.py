@@ -48,20 +48,24 @@ def forget(course: Course, assignment: str, student: str) -> None:
     result_path(course.instructor, assignment, student).unlink(missing_ok=True)
 
 
+def _pragmas(connection, _record) -> None:
+    if type(connection).__module__.startswith("sqlite3"):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
 def quick_commits() -> None:
     """Gradebook commits without an fsync each: SQLite's WAL journal with synchronous=NORMAL
     (safe against a crash of the grader; the ledger, which is fsynced, records every result).
-    nbgrader's preprocessors commit once per cell: 34 fsyncs per ps1 student otherwise."""
+    nbgrader's preprocessors commit once per cell: 34 fsyncs per ps1 student otherwise.
+    Registered once per process, however many batches it grades."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    @event.listens_for(Engine, "connect")
-    def _pragmas(connection, _record):
-        if type(connection).__module__.startswith("sqlite3"):
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
+    if not event.contains(Engine, "connect", _pragmas):
+        event.listen(Engine, "connect", _pragmas)
 
 
 def save(course: Course, res: Result) -> Result:
