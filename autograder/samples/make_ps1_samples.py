@@ -278,12 +278,8 @@ KIT = Kit("ps1_param_groups")
 
 def wrong():
     """Honest wrong answers to every task (the score every cheat must not beat)."""
-    nb = KIT.solved()
-    set_answer(nb, "make-optimizer", WRONG_OPT)
-    set_answer(nb, "lr-of", WRONG_LR_OF)
-    set_answer(nb, "fixed-optimizer", HALF_FIX)
-    KIT.quiz(nb, q1="A", q2="A", q3=0.005, q4="A", q5="A")
-    return nb
+    return KIT.answered({"make-optimizer": WRONG_OPT, "lr-of": WRONG_LR_OF, "fixed-optimizer": HALF_FIX},
+                        q1="A", q2="A", q3=0.005, q4="A", q5="A")
 
 
 def samples() -> dict[str, object]:
@@ -291,11 +287,9 @@ def samples() -> dict[str, object]:
     out["perfect"] = KIT.solved()
     out["untouched"] = KIT.untouched()
 
-    nb = KIT.solved()  # right: task 1, visible part of task 2, q1, q3; wrong: the rest
-    set_answer(nb, "lr-of", WRONG_LR_OF)
-    set_answer(nb, "fixed-optimizer", HALF_FIX)
-    KIT.quiz(nb, q2="A", q4="A", q5="A")  # q4, q5: the popular online quiz's wrong answers
-    out["partial"] = nb
+    # right: task 1, visible part of task 2, q1, q3; wrong: the rest (q4, q5: the popular
+    # online quiz's wrong answers)
+    out["partial"] = KIT.answered({"lr-of": WRONG_LR_OF, "fixed-optimizer": HALF_FIX}, q2="A", q4="A", q5="A")
 
     nb = KIT.solved()  # a wrong optimizer, and the visible test edited to pass
     set_answer(nb, "make-optimizer", WRONG_OPT)
@@ -362,11 +356,7 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
 
     out["wrong"] = wrong()
     for name, answers in (("alt_correct_1", ALT_1), ("alt_correct_2", ALT_2)):
-        nb = KIT.solved()
-        for gid, source in answers.items():
-            set_answer(nb, gid, source)
-        KIT.quiz(nb, q1=" b", q2="c ", q3=5e-4, q4="B", q5="b")
-        out[name] = nb
+        out[name] = KIT.answered(answers, q1=" b", q2="c ", q3=5e-4, q4="B", q5="b")
     out.update(cheats(wrong()))
     nb = wrong()
     set_answer(nb, "make-optimizer", LIAR)
