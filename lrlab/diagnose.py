@@ -169,14 +169,13 @@ def chance_loss(history: History, n_classes: int | None = None) -> float:
     return (history.step_loss or history.train_loss)[0]
 
 
-def _too_high(history: History, relative: dict[str, float]) -> str | None:
+def _too_high(relative: dict[str, float]) -> str | None:
     """The group furthest above its reference in epoch 1."""
     return max(relative, key=relative.get) if relative else None
 
 
-def _too_low(history: History) -> str | None:
+def _too_low(distance: dict[str, float]) -> str | None:
     """The body group that moved least; the head when every body group barely moved."""
-    distance = moved(history)
     bodies = [g for g in distance if not is_head(g)]
     heads = [g for g in distance if is_head(g)]
     if heads and all(distance[g] < STILL for g in bodies):
@@ -197,26 +196,27 @@ def _stuck_at_chance(verdict: str, reason: str, evidence: dict) -> Diagnosis:
                      evidence=evidence)
 
 
-def _unstable(reason: str, history: History, relative: dict[str, float], evidence: dict) -> Diagnosis:
+def _unstable(reason: str, evidence: dict) -> Diagnosis:
     chance, best, end = evidence["chance"], evidence["best_val"], evidence["val_end"]
+    relative = evidence["relative_ratios"]
     if best > AT_CHANCE * chance and end > ABOVE_CHANCE * chance:
         return _stuck_at_chance(UNSTABLE, f"{reason}; the validation loss never went below {best:.3f} "
                                 f"and ends at {end:.3f}, above chance ({chance:.2f})", evidence)
-    blame = _too_high(history, relative)
+    blame = _too_high(relative)
     if blame is not None:
         steps = ", ".join(f"{g} {r:.2g}" for g, r in sorted(relative.items(), key=lambda kv: -kv[1]))
         reason += f"; epoch-1 update/weight over its reference: {steps} — {blame}'s lr is too high"
     return _advise(UNSTABLE, reason, blame, evidence)
 
 
-def _too_slow(reason: str, history: History, evidence: dict) -> Diagnosis:
+def _too_slow(reason: str, evidence: dict) -> Diagnosis:
     chance, best, fell = evidence["chance"], evidence["best_val"], evidence["val_fell"]
     if best > AT_CHANCE * chance and fell < BARELY_FELL * chance:
         return _stuck_at_chance(TOO_SLOW, f"{reason}; the validation loss fell only {fell:.3f} after "
                                 f"epoch 1, to {best:.3f} (chance {chance:.2f})", evidence)
-    blame = _too_low(history)
+    distance = evidence["moved"]
+    blame = _too_low(distance)
     if blame is not None:
-        distance = moved(history)
         reason += (f"; weights moved in all: {', '.join(f'{g} {d:.2g}' for g, d in distance.items())}"
                    + (" — the body barely moved: a head on fixed features" if is_head(blame) else ""))
     return _advise(TOO_SLOW, reason, blame, evidence)
@@ -242,7 +242,7 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
                 "val_end": val[-1], "stuck_at_chance": False}
 
     if not all(math.isfinite(v) for v in train + val + list(history.step_loss)):
-        return _unstable("the loss became infinite or NaN", history, relative, evidence)
+        return _unstable("the loss became infinite or NaN", evidence)
 
     spikes = _spikes(train, chance)
     steps = list(history.step_loss)
@@ -253,11 +253,11 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
         at, size = max(spikes, key=lambda s: s[1])
         more = f" ({len(spikes)} spikes in all)" if len(spikes) > 1 else ""
         return _unstable(f"train loss jumped up by {size:.2f} in epoch {at}{more}: the curve bounces",
-                         history, relative, evidence)
+                         evidence)
     if big_steps and step_spike > STEP_SPIKE and train[-1] > STUCK * chance:
         return _unstable(f"one step's loss reached {max(early):.3g}, {step_spike:.1f}x the first "
                          f"step's, and the run is stuck at train {train[-1]:.3f} (chance: {chance:.2f})",
-                         history, relative, evidence)
+                         evidence)
 
     gap = [v - t for t, v in zip(train, val)]
     best = min(range(n), key=val.__getitem__)
@@ -279,21 +279,21 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
     bumpy = any(b > a for a, b in zip(train, train[1:]))
     if bumpy and big_steps and train[-1] > DONE * chance:
         return _unstable(f"train loss went up between epochs and ends at {train[-1]:.3f}, "
-                         f"{train[-1] / min(train):.1f}x its lowest", history, relative, evidence)
+                         f"{train[-1] / min(train):.1f}x its lowest", evidence)
     if not bumpy and train[-1] > SLOW_CHANCE * chance:
         return _too_slow(f"train loss only went from {train[0]:.3f} to {train[-1]:.3f} in {n} epochs, "
-                         f"above half of chance ({chance:.2f})", history, evidence)
+                         f"above half of chance ({chance:.2f})", evidence)
     if not bumpy and val_fall > STILL_FALLING and val[-1] < CLOSE * train[-1]:
         return _too_slow(f"validation loss still falling: its best fell {val_fall:.0%} from the first "
                          f"half of the run to the second, to {min(val[half:]):.3f}, and it stays close "
-                         f"to the train loss ({train[-1]:.3f})", history, evidence)
+                         f"to the train loss ({train[-1]:.3f})", evidence)
     if val[best] > AT_CHANCE * chance:
         never = (f"train loss {train[0]:.3f} → {train[-1]:.3f}{' with bumps' if bumpy else ''}, but "
                  f"the validation loss never went below {AT_CHANCE} x chance (best {val[best]:.3f}, "
                  f"chance {chance:.2f})")
         if spikes or big_steps:
-            return _unstable(never, history, relative, evidence)
-        return _too_slow(never, history, evidence)
+            return _unstable(never, evidence)
+        return _too_slow(never, evidence)
     if bumpy:
         return Diagnosis(HEALTHY, f"train loss {train[0]:.3f} → {train[-1]:.3f} with small bumps, "
                          f"validation {val[0]:.3f} → {val[-1]:.3f} (best {val[best]:.3f} in epoch "
