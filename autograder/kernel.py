@@ -1,7 +1,7 @@
 """Grading kernels: forked fresh for each student inside the sandbox, bounded, over IPC.
 
 ``Zygote`` starts a worker's fork server (``autograder/zygote.py``) in a bubblewrap sandbox
-(``sandbox.bwrap_command``): it imports torch and the assignment's modules once, then forks
+(``sandbox.zygote_command``): it imports torch and the assignment's modules once, then forks
 one kernel per student in namespaces of its own. ``GradingKernelManager`` is jupyter_client's
 kernel manager with a ``ZygoteProvisioner``: the kernel binds IPC sockets in its run folder
 (a TCP port on the host's loopback is unreachable from a new network namespace), and every
@@ -30,8 +30,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, Bool, Instance, Unicode, default
 
-from .sandbox import (ENV, ZYGOTE, ZYGOTE_IN_SANDBOX, Limits, bwrap_command, read_only_roots,
-                      under_tmp)
+from .sandbox import ENV, Limits, zygote_command
 
 MAX_MESSAGE = 64 << 20   # bytes: larger kernel messages are dropped by ZeroMQ
 RECEIVE_QUEUE = 200      # messages queued per socket before ZeroMQ drops more
@@ -92,26 +91,22 @@ class Zygote:
         self.runs = short_folder("lrlab-runs-")
         self.limits, self.gpu, self.preload = limits, gpu, preload
         self.proc = None
-        self.ready: dict = {}
         self._waiting: dict[int, asyncio.Future] = {}
         self._ids = iter(range(1, 1 << 62))
 
     async def start(self) -> None:
-        spec = {"limits": self.limits.__dict__, "runs": str(self.runs), "home": ENV["HOME"],
-                "env": kernel_env(self.gpu), "preload": self.preload, "worker": str(self.root),
-                "keep": under_tmp(read_only_roots())}
-        cmd = bwrap_command(self.runs, self.limits, spec["env"], gpu=self.gpu,
-                            files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
+        env = kernel_env(self.gpu)
+        cmd = zygote_command(self.runs, self.limits, env, {"env": env, "preload": self.preload},
+                             gpu=self.gpu)
         self.log = open(self.root / "zygote.log", "wb")
         self.proc = await asyncio.create_subprocess_exec(
-            *cmd, sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec),
+            *cmd,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, limit=1 << 20)
         line = await self.proc.stdout.readline()
         if not line:
             raise RuntimeError("the grading sandbox did not start: " + self._log_tail())
-        self.ready = json.loads(line)
-        self.host = host_pid(self.ready["ready"], self.proc.pid)
+        self.host = host_pid(json.loads(line)["ready"], self.proc.pid)
         self._reader = asyncio.ensure_future(self._read_replies())
 
     def _log_tail(self) -> str:

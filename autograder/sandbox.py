@@ -56,16 +56,10 @@ def problem() -> str | None:
         return f"the sandbox needs Linux (bubblewrap and namespaces); this is {sys.platform}"
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (Debian/Ubuntu: apt install bubblewrap)"
-    import json
     import tempfile
-    limits = Limits()
     with tempfile.TemporaryDirectory(prefix="lrlab-check-") as runs:
         os.mkdir(os.path.join(runs, "check"))
-        spec = {"check": True, "limits": limits.__dict__, "runs": runs, "home": HOME,
-                "keep": under_tmp(read_only_roots())}
-        probe = bwrap_command(Path(runs), limits, {"PATH": "/usr/bin:/bin"},
-                              files={str(ZYGOTE): ZYGOTE_IN_SANDBOX})
-        probe += [sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec)]
+        probe = zygote_command(Path(runs), Limits(), {"PATH": "/usr/bin:/bin"}, {"check": True})
         try:
             r = subprocess.run(probe, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as e:
@@ -106,12 +100,23 @@ def _gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*"))
 
 
-def bwrap_command(run_dir: Path, limits: Limits, env: dict, *, gpu: bool = False,
-                  files: dict[str, str] | None = None) -> list[str]:
-    """The bwrap prefix for the fork server's sandbox; its only writable host folder is
-    ``run_dir``, ``files`` {host path: sandbox path} are added read-only. The host's ``/proc``
-    is bound, not a new one: a child can mount a fresh procfs of its own only where a fully
-    visible one exists (each kernel does, before any student code runs)."""
+def zygote_command(runs: Path, limits: Limits, env: dict, spec: dict, *, gpu: bool = False) -> list[str]:
+    """The command that starts the fork server (``autograder/zygote.py``) in its sandbox, its
+    ``spec`` (preloads and environment, or a check) completed with the limits, the folders and
+    the read-only roots under /tmp that each kernel puts back over its own /tmp."""
+    import json
+    roots = read_only_roots()
+    spec = {**spec, "limits": limits.__dict__, "runs": str(runs), "home": HOME, "keep": under_tmp(roots)}
+    return [*bwrap_command(runs, limits, env, roots, gpu=gpu),
+            sys.executable, "-I", ZYGOTE_IN_SANDBOX, json.dumps(spec)]
+
+
+def bwrap_command(run_dir: Path, limits: Limits, env: dict, roots: list[str], *,
+                  gpu: bool = False) -> list[str]:
+    """The bwrap prefix for the fork server's sandbox: ``roots`` and the fork server's code
+    read-only; its only writable host folder is ``run_dir``. The host's ``/proc`` is bound, not
+    a new one: a child can mount a fresh procfs of its own only where a fully visible one
+    exists (each kernel does, before any student code runs)."""
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
            "--hostname", "grading"]
     for name in ("lib", "lib64", "bin", "sbin"):
@@ -126,10 +131,9 @@ def bwrap_command(run_dir: Path, limits: Limits, env: dict, *, gpu: bool = False
     cmd += ["--bind", "/proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
             "--size", str(limits.scratch_mb << 20), "--tmpfs", HOME]
-    for root in read_only_roots():        # after /tmp's tmpfs: a venv under /tmp stays visible
+    for root in roots:                    # after /tmp's tmpfs: a venv under /tmp stays visible
         cmd += ["--ro-bind", root, root]
-    for source, target in (files or {}).items():
-        cmd += ["--ro-bind", source, target]
+    cmd += ["--ro-bind", str(ZYGOTE), ZYGOTE_IN_SANDBOX]
     cmd += ["--bind", str(run_dir), str(run_dir), "--chdir", HOME]
     if gpu:
         for dev in _gpu_devices():
