@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -86,9 +85,8 @@ def short_folder(prefix: str) -> Path:
 class Zygote:
     """A worker's fork server in its bubblewrap sandbox; requests and replies matched by id."""
 
-    def __init__(self, root: Path, limits: Limits, *, gpu: bool, preload: list[str]):
-        self.root = root
-        self.runs = short_folder("lrlab-runs-")
+    def __init__(self, root: Path, runs: Path, limits: Limits, *, gpu: bool, preload: list[str]):
+        self.root, self.runs = root, runs
         self.limits, self.gpu, self.preload = limits, gpu, preload
         self.proc = None
         self._waiting: dict[int, asyncio.Future] = {}
@@ -152,7 +150,6 @@ class Zygote:
                 await self.proc.wait()
         if self.proc:
             self.log.close()
-        shutil.rmtree(self.runs, ignore_errors=True)
 
 
 class ZygoteProvisioner(LocalProvisioner):

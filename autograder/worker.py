@@ -74,9 +74,9 @@ class KernelPool:
     before any student code)."""
 
     def __init__(self, root: Path, limits: Limits, *, sandbox: bool, gpu: bool, preload: list[str]):
-        self.root, self.limits, self.gpu, self.preload = root, limits, gpu, preload
-        self.zygote = Zygote(root, limits, gpu=gpu, preload=preload) if sandbox else None
-        self.runs = self.zygote.runs if self.zygote else short_folder("lrlab-runs-")
+        self.limits, self.gpu, self.preload = limits, gpu, preload
+        self.runs = short_folder("lrlab-runs-")
+        self.zygote = Zygote(root, self.runs, limits, gpu=gpu, preload=preload) if sandbox else None
         self._next: asyncio.Task | None = None
         self._count = 0
 
