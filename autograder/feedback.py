@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 from .course import AutograderError, Course
-from .preprocessors import HIDDEN_BEGIN, HIDDEN_END
+from .probes import HIDDEN_BEGIN, HIDDEN_END
 
 CSP = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
        "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "

@@ -5,14 +5,9 @@ import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor as Preprocessor  # enabled by default
 
-HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
-HIDDEN_END = "### END HIDDEN TESTS"
+from .probes import HIDDEN_BEGIN, HIDDEN_END, is_test_cell
+
 HIDDEN_NOTE = "# (hidden tests: not shown in feedback)"
-
-
-def _is_test_cell(cell) -> bool:
-    nb = cell.metadata.get("nbgrader", {})
-    return bool(nb.get("grade")) and not nb.get("solution")
 
 
 def strip_hidden(source: str) -> str:
@@ -32,7 +27,7 @@ class RedactHidden(Preprocessor):
     line, and an error keeps only its type and message (no traceback lines)."""
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "code" or not _is_test_cell(cell):
+        if not is_test_cell(cell):
             return cell, resources
         if HIDDEN_BEGIN not in cell.source and HIDDEN_NOTE not in cell.source:
             return cell, resources

@@ -90,13 +90,18 @@ def split(grade_id: str, source: str, points: float) -> Test:
     return Test(grade_id, float(points), source, kernel, check, hidden)
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: graded code that is not the student's answer."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
 def tests_of(nb) -> dict[str, Test]:
     """Every autograded test cell of a source notebook, by grade id."""
     out = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out[meta["grade_id"]] = split(meta["grade_id"], cell.source, meta.get("points", 0))
+    for cell in filter(is_test_cell, nb.cells):
+        meta = cell.metadata["nbgrader"]
+        out[meta["grade_id"]] = split(meta["grade_id"], cell.source, meta.get("points", 0))
     return out
 
 
