@@ -76,6 +76,16 @@ class Course:
         """Notebook names (without .ipynb) of an assignment's source."""
         return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
 
+    def source_notebooks(self, assignment: str) -> dict:
+        """The assignment's source notebooks (solutions and hidden tests), by name."""
+        import nbformat
+        return {n: nbformat.read(self.source / assignment / f"{n}.ipynb", as_version=4)
+                for n in self.notebooks(assignment)}
+
+    def time_budget(self, sources: dict) -> float:
+        """Seconds one student's notebooks may take to run: ``timeout`` + 5 per cell, + 60."""
+        return 60 + sum(len(nb.cells) for nb in sources.values()) * (self.timeout + 5)
+
     def students(self, assignment: str) -> list[str]:
         sub = self.step("submitted")
         if not sub.is_dir():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 from .course import AutograderError, Course
 from .probes import HIDDEN_BEGIN, HIDDEN_END
 
@@ -48,8 +47,7 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
     """Every non-trivial line inside a hidden-test region of the assignment's source that does
     not also appear outside the hidden regions (those are visible to students anyway)."""
     hidden, visible = [], set()
-    for name in course.notebooks(assignment):
-        nb = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
+    for nb in course.source_notebooks(assignment).values():
         for cell in nb.cells:
             inside = False
             for line in cell.source.splitlines():

@@ -184,13 +184,6 @@ class WorkerProcess:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _budget(course: Course, assignment: str) -> float:
-    import nbformat
-    cells = sum(len(nbformat.read(course.source / assignment / f"{n}.ipynb", as_version=4).cells)
-                for n in course.notebooks(assignment))
-    return 120 + cells * (course.timeout + 5)
-
-
 def check_sandbox(course: Course, sandbox: bool) -> str:
     """The line the batch prints about isolation; raises when the sandbox cannot run."""
     from . import sandbox as sb
@@ -209,14 +202,13 @@ def check_sandbox(course: Course, sandbox: bool) -> str:
     return sb.describe(course.limits, probe is not None)
 
 
-def check_tests(course: Course, assignment: str) -> None:
-    """Every test cell of the assignment can be split into probe and judge (an author's check)."""
-    import nbformat
-
+def check_tests(assignment: str, sources: dict) -> None:
+    """Every test cell of the assignment's ``sources`` can be split into probe and judge (an
+    author's check)."""
     from .probes import TestFormatError, tests_of
-    for name in course.notebooks(assignment):
+    for nb in sources.values():
         try:
-            tests_of(nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4))
+            tests_of(nb)
         except TestFormatError as e:
             raise AutograderError(f"cannot grade {assignment}: {e}") from None
 
@@ -238,12 +230,13 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
         raise AutograderError(f"no submissions of {assignment} in {course.step('submitted')} "
                               f"(run: python -m autograder collect {assignment} PATH)")
     say(check_sandbox(course, sandbox))
-    check_tests(course, assignment)
+    sources = course.source_notebooks(assignment)
+    check_tests(assignment, sources)
     quick_commits()
     sync_gradebook(course, assignment)
     for s in students:
         forget(course, assignment, s)
-    budget = _budget(course, assignment)
+    budget = course.time_budget(sources) + 60      # the worker's own budget, and its start
     bar = None
     if progress:
         from tqdm import tqdm

@@ -191,12 +191,9 @@ class Worker:
     """Grades students of one assignment, one at a time, each in its own sandboxed kernel."""
 
     def __init__(self, course: Course, assignment: str, *, sandbox: bool = True, gpu: bool = False):
-        import nbformat
-
         self.course, self.assignment, self.sandbox = course, assignment, sandbox
         self.notebooks = course.notebooks(assignment)
-        self.source = {n: nbformat.read(course.source / assignment / f"{n}.ipynb", as_version=4)
-                       for n in self.notebooks}
+        self.source = course.source_notebooks(assignment)
         self.tests = {n: probes.tests_of(nb) for n, nb in self.source.items()}
         self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
         os.chmod(self.tmp, 0o700)
@@ -205,7 +202,7 @@ class Worker:
         self.config = course.config()
         # judges import these (and a first optimizer imports torch._dynamo): load them once
         import lrlab.groups, lrlab.models, lrlab.quiz, torch._dynamo  # noqa: F401,E401
-        self.budget = 60 + sum(len(nb.cells) for nb in self.source.values()) * (course.timeout + 5)
+        self.budget = course.time_budget(self.source)
 
     async def close(self) -> None:
         await self.pool.close()
