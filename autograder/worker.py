@@ -195,6 +195,7 @@ class Worker:
         self.notebooks = course.notebooks(assignment)
         self.source = course.source_notebooks(assignment)
         self.tests = {n: probes.tests_of(nb) for n, nb in self.source.items()}
+        self.source_cells = {n: self._source_cells(n) for n in self.notebooks}
         self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
         os.chmod(self.tmp, 0o700)
         preload = preload_modules(next(iter(self.source.values())))
@@ -235,7 +236,7 @@ class Worker:
                 res.flags.append(f"invalid notebook {name}.ipynb ({why})")
                 continue
             readable[name] = nb
-            res.flags += scan.integrity(nb, self._source_cells(name))
+            res.flags += scan.integrity(nb, self.source_cells[name])
             res.flags += [str(f) for f in scan.tampering(nb, self.source[name])]
         res.timings["checks"] = time.monotonic() - start
         if len(readable) < len(self.notebooks) and any(f.startswith("invalid") for f in res.flags):
