@@ -15,18 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, ROOT, free_port, stop_group, wait_until_up
+from conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, needs_chromium, stop_group,
+                      wait_until_up)
 
-CHROMIUM = Path("/usr/bin/chromium")
 LESSON = ROOT / "lessons" / "05_live_lab.ipynb"
 TIMEOUT_MS = 60_000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-dev-shm-usage"]
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -73,7 +69,7 @@ def jupyterlab(tmp_path):
         log.close()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@needs_chromium
 def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -122,7 +118,7 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
 
 
 @pytest.mark.grading
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@needs_chromium
 def test_feedback_runs_no_student_script(graded):
     """The script-injection sample's feedback page, opened in Chromium: its <script>, onerror
     and JavaScript output never run, and its text is still there to read."""

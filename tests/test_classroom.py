@@ -41,16 +41,12 @@ import psutil
 import pytest
 
 from autograder.samplekit import grade_id
-from conftest import ARTIFACTS, ROOT, stop_group, wait_until_up
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, stop_group, wait_until_up
 
 sys.path.insert(0, str(ROOT))
 from classroom.settings import ClassroomError, Settings  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 90_000
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-dev-shm-usage"]
 TEACHER, ADA, BEN = "lrt-teacher", "lrt-ada", "lrt-ben"
 PS1, PS4 = "ps1_param_groups", "ps4_loss_curves"
 

@@ -22,21 +22,17 @@ import shutil
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ARTIFACTS, ROOT, free_port, notebooks, repository_url, stop_group, wait_until_up
+from conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, needs_chromium, notebooks,
+                      repository_url, stop_group, wait_until_up)
 
-CHROMIUM = Path("/usr/bin/chromium")
 REQUIREMENTS = ROOT / "tests" / "colab" / "requirements.txt"
 VENV = ROOT / ".venv-colab"
 PYTHON = VENV / "bin" / "python"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--disable-dev-shm-usage"]
 TIMEOUT_MS = 90_000
 
 
@@ -88,7 +84,7 @@ def notebook6(colab_venv, tmp_path):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
+@needs_chromium
 def test_the_live_lab_renders_and_retrains_with_colabs_widgets(colab_venv, notebook6):
     from playwright.sync_api import expect, sync_playwright
 
