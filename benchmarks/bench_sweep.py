@@ -44,9 +44,8 @@ from lrlab.widgets import make_optimizer
 AGREE = 1e-4
 
 
-def timed(fn, clock):
-    """``(fn(), seconds on the wall, CPU seconds of this process)``; ``clock`` picks which one the
-    caller scores by."""
+def timed(fn):
+    """``(fn(), seconds on the wall, CPU seconds of this process)``."""
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
     return result, time.perf_counter() - wall, time.process_time() - cpu
@@ -58,7 +57,7 @@ def matmul_peak(device, clock: str, size: int = 1024, repeats: int = 8) -> float
     out = torch.empty(size, size, device=device)
     best = float("inf")
     for _ in range(repeats):
-        _, wall, cpu = timed(lambda: (torch.mm(a, b, out=out), out.sum().item()), clock)  # .item(): waits for a GPU
+        _, wall, cpu = timed(lambda: (torch.mm(a, b, out=out), out.sum().item()))  # .item(): waits for a GPU
         best = min(best, cpu if clock == "cpu" else wall)
     return 2 * size ** 3 / best / 1e9
 
@@ -92,25 +91,29 @@ def step_ceiling(model, n_cfg: int, batch: int, device, clock: str, repeats: int
                 bufs[0].view(-1, x.shape[1]).addmm_(grads[0].view(-1, batch), x, beta=0.9)
             if update:
                 weights[k].addcmul_(lr, bufs[k], value=-1)
-    forward = 2 * sum(o * i for o, i in sizes)
-    flops = n_cfg * batch * (2 * forward + 2 * sum(o * i for o, i in sizes[1:]))
+    flops = n_cfg * batch * flops_per_sample(model)[0]
     rates = []
     for update in (False, True):
         step(update)
-        best = min(timed(lambda: (step(update), outputs[-1].sum().item()), clock)[1 if clock == "wall" else 2]
+        best = min(timed(lambda: (step(update), outputs[-1].sum().item()))[1 if clock == "wall" else 2]
                    for _ in range(repeats))
         rates.append(flops / best / 1e9)
     return rates[0], rates[1]
 
 
-def sweep_flops(model, data, epochs: int) -> float:
-    """Floating-point operations of one run: 2 per multiply-add of every Linear layer, forward
-    and weight gradient for each training sample, input gradient too above the first layer,
-    forward only for each validation sample (biases, activations and the update not counted)."""
+def flops_per_sample(model) -> tuple[int, int]:
+    """(a training sample's, a validation sample's) floating-point operations: 2 per multiply-add
+    of every Linear layer, forward and weight gradient for training, input gradient too above
+    the first layer; forward only for validation (biases, activations and the update not counted)."""
     sizes = [m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
     forward = 2 * sum(sizes)
-    backward = forward + 2 * sum(sizes[1:])
-    return epochs * (len(data.y_train) * (forward + backward) + len(data.y_val) * forward)
+    return 2 * forward + 2 * sum(sizes[1:]), forward
+
+
+def sweep_flops(model, data, epochs: int) -> float:
+    """Floating-point operations of one run (``flops_per_sample`` for every sample and epoch)."""
+    train, forward = flops_per_sample(model)
+    return epochs * (len(data.y_train) * train + len(data.y_val) * forward)
 
 
 def one_at_a_time(configs, data, epochs, device):
@@ -196,10 +199,10 @@ def main() -> None:
                 # so that both sides see the same load on a shared machine.
                 fast, slow, slow_runs = [], [0.0, 0.0], []
                 for chunk in range(0, 64, 8):
-                    runs, *seconds = timed(lambda: batched(name, configs), clock)
+                    runs, *seconds = timed(lambda: batched(name, configs))
                     fast.append(seconds)
                     part, *seconds = timed(lambda: one_at_a_time(configs[chunk:chunk + 8], data,
-                                                                 epochs, device), clock)
+                                                                 epochs, device))
                     slow_runs += part
                     slow = [a + b for a, b in zip(slow, seconds)]
                 fast = [statistics.median(f[i] for f in fast) for i in (0, 1)]
