@@ -71,10 +71,21 @@ def _check_build_result(result, model) -> tuple:
     return optimizer, scheduler
 
 
+def _start(seed: int, per_class: int):
+    """The pretrained model with a new head, and the fine-tuning data, of ``seed``."""
+    return load(new_head=True, seed=seed), fine_tuning_data(per_class, seed=seed)
+
+
+def _fine_tune(model, optimizer, data, seed: int, epochs: int, scheduler, on_epoch=None) -> History:
+    """Full-batch training on one CPU thread: how a run and its replay both train."""
+    with cpu_threads(1, "cpu"):
+        return train(model, optimizer, data, epochs=epochs, batch_size=len(data.y_train), seed=seed,
+                     device="cpu", scheduler=scheduler, on_epoch=on_epoch, label=f"seed {seed}")
+
+
 def run(build, seed: int = 0, *, epochs: int = EPOCHS, per_class: int = PER_CLASS) -> tuple[History, dict]:
     """Fine-tune with ``build``'s optimizer and scheduler; ``(history, recipe)``."""
-    model = load(new_head=True, seed=seed)
-    data = fine_tuning_data(per_class, seed=seed)
+    model, data = _start(seed, per_class)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     optimizer, scheduler = _check_build_result(build(model), model)
     after = {k: v.detach().cpu() for k, v in model.state_dict().items()}   # build may move it
@@ -92,10 +103,7 @@ def run(build, seed: int = 0, *, epochs: int = EPOCHS, per_class: int = PER_CLAS
             scheduler.step(history.val_loss[-1])
         recipe["settings"].append(settings(optimizer))
 
-    with cpu_threads(1, "cpu"):
-        history = train(model, optimizer, data, epochs=epochs, batch_size=len(data.y_train),
-                        seed=seed, device="cpu", scheduler=None if plateau else scheduler,
-                        on_epoch=next_epoch, label=f"seed {seed}")
+    history = _fine_tune(model, optimizer, data, seed, epochs, None if plateau else scheduler, next_epoch)
     recipe["settings"] = recipe["settings"][:history.epochs]
     return history, recipe
 
@@ -166,17 +174,14 @@ def _checked(recipe, model) -> tuple:
 
 def replay(recipe: dict, seed: int = 0, *, epochs: int = EPOCHS, per_class: int = PER_CLASS) -> History:
     """Train a fresh model with the recipe's optimizer and per-epoch hyperparameters."""
-    model = load(new_head=True, seed=seed)
-    data = fine_tuning_data(per_class, seed=seed)
+    model, data = _start(seed, per_class)
     cls, groups, frozen, per_epoch = _checked(recipe, model)
     params = dict(model.named_parameters())
     for name in frozen:
         params[name].requires_grad_(False)
     optimizer = cls([{"params": [params[n] for n in g], **_arguments(s)}
                      for g, s in zip(groups, per_epoch[0])])
-    with cpu_threads(1, "cpu"):
-        return train(model, optimizer, data, epochs=epochs, batch_size=len(data.y_train), seed=seed,
-                     device="cpu", scheduler=_Replayed(optimizer, per_epoch), label=f"seed {seed}")
+    return _fine_tune(model, optimizer, data, seed, epochs, _Replayed(optimizer, per_epoch))
 
 
 def final_loss(history: History) -> float:
