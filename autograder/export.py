@@ -57,31 +57,32 @@ def _checks(sub, recorded: dict | None, result: Result | None) -> list[str]:
 
 
 def rows(course: Course) -> list[dict]:
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     if not course.gradebook.exists():
         raise AutograderError(f"no grades in {course.instructor} (run grade first)")
     out = []
     with Gradebook(course.db_url, course.course_id) as gb:
-        for assignment in sorted(a.name for a in gb.assignments):
+        for a in sorted(gb.assignments, key=lambda a: a.name):
+            assignment = a.name
             ledger, problems = record.read(course.instructor, assignment)
             files = {}
             for path in sorted((course.step("flags") / assignment).glob("*.json")):
                 r = Result.load(path)
                 files[r.student] = r
-            graded = {s.student.id for s in gb.find_assignment(assignment).submissions}
-            for student in sorted(graded | set(ledger) | set(files)):
+            submissions = {s.student.id: s for s in a.submissions}
+            for student in sorted(set(submissions) | set(ledger) | set(files)):
                 recorded, result = ledger.get(student), files.get(student)
                 base = result or (Result(**recorded) if recorded else None)
                 flags = list(base.flags) if base else []
                 status = base.status if base else GRADED
-                try:
-                    sub = gb.find_submission(assignment, student)
+                sub = submissions.get(student)
+                if sub is not None:
                     score, max_score = float(sub.score), float(sub.max_score)
                     flags += _checks(sub, recorded, result)
                     if sub.needs_manual_grade and status == GRADED:
                         status = NEEDS_MANUAL
-                except MissingEntry:
+                else:
                     score = 0.0
                     max_score = base.max_score if base else 0.0
                     if status == GRADED:
