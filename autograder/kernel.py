@@ -247,6 +247,8 @@ class GradingKernelManager(AsyncKernelManager):
                 json.dumps({"limits": self.limits.__dict__, "cgroup_procs": procs}), "--", *kernel]
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if self.zygote is not None:          # forked: the command, files and environment are the zygote's
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
         kw["cwd"] = self.run_dir
         kw["stdout"] = subprocess.DEVNULL
         kw["stderr"] = open(Path(self.run_dir) / "stderr.txt", "wb")
