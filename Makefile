@@ -57,7 +57,7 @@ classroom: venv classroom/node_modules/.package-lock.json
 	$(BIN)/python -m classroom $(CLASSROOM_ARGS)
 
 classroom/node_modules/.package-lock.json: classroom/package-lock.json
-	npm ci --prefix classroom --no-audit --no-fund
+	npm ci --prefix classroom --no-audit --no-fund --loglevel=error
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
