@@ -86,3 +86,36 @@ def test_lrlab_info_reports_what_a_student_needs():
     assert device_line.split()[2].startswith(str(pick_device()))
     bad = subprocess.run([sys.executable, "-m", "lrlab", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage: python -m lrlab info" in bad.stderr
+
+
+# The one message setuptools prints on every editable install of a flat layout (an
+# InformationOnly notice, not a warning about this project): "Please be careful with folders in
+# your working directory with the same name as your package".
+EDITABLE_NOTICE = re.compile(r"BuildBackendWarning: Editable installation\.$")
+
+
+def _warnings(output: str) -> list[str]:
+    """Lines of a build's output that warn or announce a deprecation (pip's own warnings about
+    this machine's package mirrors are left out: the test runs pip with no config file)."""
+    return [line.strip() for line in output.splitlines()
+            if re.search(r"warn|deprecat", line, re.I) and not EDITABLE_NOTICE.search(line.strip())]
+
+
+def test_build_and_editable_install_print_no_warning(tmp_path):
+    """``python -m build`` (the sdist, then the wheel from it) and ``pip install -e .`` as a user
+    runs them, each in an isolated build environment with the newest setuptools allowed: any
+    warning fails (a deprecation, a package that would be left out, a license in the old form)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # a user's shell
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    build = subprocess.run([sys.executable, "-m", "build", "--outdir", tmp_path / "dist", ROOT], capture_output=True, text=True, env=env, timeout=600)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    assert sorted(p.suffix for p in (tmp_path / "dist").iterdir()) == [".gz", ".whl"]
+    assert not _warnings(build.stdout + build.stderr), _warnings(build.stdout + build.stderr)
+
+    subprocess.run([sys.executable, "-m", "venv", tmp_path / "venv"], check=True, timeout=300)
+    pip = subprocess.run([tmp_path / "venv" / "bin" / "python", "-m", "pip", "install", "--no-deps",
+                          "-e", ROOT], capture_output=True, text=True, env=env, timeout=600)
+    assert pip.returncode == 0, pip.stdout[-2000:] + pip.stderr[-2000:]
+    assert not _warnings(pip.stdout + pip.stderr), _warnings(pip.stdout + pip.stderr)
