@@ -4,12 +4,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+
+pytest.register_assert_rewrite("fixture_limits")
+from fixture_limits import FIXTURE_LIMIT_S  # noqa: E402
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 # The course's models are tiny: one CPU thread is fastest, and a second thread spins and slows
@@ -26,6 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-dev-shm-usage"]
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
                                     reason="needs Debian's chromium at /usr/bin/chromium")
+pytest_plugins = ["fixture_limits"]   # shared fixtures set up under limits of their own
 os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
 
 
@@ -44,13 +49,26 @@ def notebooks(*folders: str) -> list[Path]:
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """Every sample of every assignment graded once by the real command line
-    (``python -m autograder demo --keep DIR``), from an unrelated folder: (folder, stdout)."""
+    (``python -m autograder demo --keep DIR``), from an unrelated folder: (folder, stdout).
+    The demo gets FIXTURE_LIMIT_S less a minute, so that its own one-line message comes first."""
     folder = tmp_path_factory.mktemp("instructor") / "course"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    proc = autograder_cli("demo", "--keep", folder, "--jobs", "2", "--timeout", "10", "--quiet",
-                          "--include-solution", cwd=elsewhere, timeout=1500)
-    assert proc.returncode == 0, f"demo failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    limit = FIXTURE_LIMIT_S["graded"] - 60
+    start = time.monotonic()
+    try:
+        proc = autograder_cli("demo", "--keep", folder, "--jobs", "2", "--timeout", "10", "--quiet",
+                              "--include-solution", cwd=elsewhere, timeout=limit)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
+        pytest.fail(f"the demo timed out after {limit} s; its last line: "
+                    f"{(out.strip().splitlines() or ['(none)'])[-1]}", pytrace=False)
+    took = time.monotonic() - start
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        pytest.fail(f"the demo failed (exit {proc.returncode}, {took:.0f} s): {tail}", pytrace=False)
     (folder / "demo.stderr").write_text(proc.stderr)   # the sandbox line, for failure messages
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "demo_fixture_seconds.txt").write_text(f"{took:.1f}\n")
     return folder, proc.stdout
 
 

@@ -286,8 +286,17 @@ def _formgrader_action(fg, assignment: str, column: str, success: str) -> None:
     row.locator(f"td.{column} a").click()
     modal = fg.locator("#success-modal")
     expect(modal).to_contain_text(success)
-    modal.get_by_text("OK", exact=True).click()
-    expect(modal).to_have_count(0)
+    # A click on OK while the dialog still fades in can be lost (seen on a busy machine): wait
+    # until it is fully shown, and click again until it is gone.
+    expect(modal).to_have_css("opacity", "1")
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        modal.get_by_text("OK", exact=True).click()
+        try:
+            expect(modal).to_have_count(0, timeout=5_000)
+            return
+        except AssertionError:
+            assert time.monotonic() < deadline, f"the formgrader's dialog ({success!r}) did not close"
 
 
 def _terminal(page):

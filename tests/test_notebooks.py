@@ -1,4 +1,7 @@
-"""Every lesson and every solution notebook runs top to bottom on the CPU within 60 s."""
+"""Every lesson and every solution notebook runs top to bottom on the CPU, without an error or a
+line on stderr. The course's target (each notebook in 60 s on an idle 2-core CPU) is measured by
+benchmarks/bench_notebooks.py; here the limit only stops a notebook that hangs, with 3x headroom
+over the target on a machine busy with other work."""
 from __future__ import annotations
 
 import json
@@ -10,12 +13,13 @@ from nbclient import NotebookClient
 
 from conftest import ARTIFACTS, ROOT, notebooks
 
-LIMIT_S = 60
+LIMIT_S = 180
 
 
 def execute(path, nb=None, *, tag: str = "") -> float:
     """Run notebook ``path`` (or its already read and edited ``nb``) in a fresh kernel; fail on
-    an error, on stderr output or past ``LIMIT_S``. Returns the seconds it took (also logged)."""
+    an error, on stderr output or past ``LIMIT_S``. Returns the seconds it took (also logged to
+    test-artifacts/notebook_times.jsonl)."""
     nb = nbformat.read(path, as_version=4) if nb is None else nb
     client = NotebookClient(nb, timeout=LIMIT_S, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
