@@ -16,12 +16,16 @@ def info() -> str:
     import torch
 
     from . import __version__
-    from .train import pick_device
+    from .data import preset
+    from .models import mlp
+    from .train import choose_device, pick_device
 
-    device = pick_device()
-    gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    gpu = pick_device()
+    name = f" ({torch.cuda.get_device_name(gpu)})" if gpu.type == "cuda" else ""
+    lab = choose_device(mlp(), preset("normal"))       # as the default lab chooses: timed
     rows = [("lrlab", __version__), ("python", sys.version.split()[0]),
-            ("torch", torch.__version__), ("trains on", f"{device}{gpu}")]
+            ("torch", torch.__version__), ("trains on", f"{lab.device}: {lab.reason}"),
+            ("accelerator", f"{gpu}{name}" if gpu.type != "cpu" else "none")]
     rows += [(p, _version(p)) for p in ("ipywidgets", "jupyterlab_widgets", "jupyterlab",
                                          "notebook", "nbgrader", "matplotlib")]
     rows.append(("on Colab", "yes" if "google.colab" in sys.modules or _version("google-colab")
@@ -32,7 +36,7 @@ def info() -> str:
 
 def main(argv: list[str]) -> int:
     if argv != ["info"]:
-        print("usage: python -m lrlab info   (versions and the device lrlab trains on)",
+        print("usage: python -m lrlab info   (versions, and the device the lab trains on and why)",
               file=sys.stderr)
         return 2
     print(info())

@@ -102,7 +102,7 @@ def layerwise_decay(model: nn.Module, lr: float, *, decay: float = ULMFIT_DECAY,
     """Discriminative lrs: the top part gets ``lr``, each part below it ``decay`` times less.
 
     ``order`` lists parts bottom to top; by default the body's blocks, then ``head``.
-    ``decay=1/2.6`` is ULMFiT's factor; BEiT and MAE use 0.75.
+    ``decay=1/2.6`` is ULMFiT's factor; MAE fine-tunes ViT-B with 0.65 and ViT-L/H with 0.75.
     """
     if not 0 < decay <= 1:
         raise ValueError(f"decay must be in (0, 1]: lower parts get smaller lrs, got {decay}")

@@ -50,12 +50,18 @@ def loss_curves(histories, *, title: str = "Training and validation loss", ax=No
 
 
 def lr_schedule(history: History, *, title: str = "Learning rate of each group", ax=None):
-    """Each group's lr at every optimizer step."""
+    """Each group's lr at every optimizer step, on a log axis (a 10x ratio between groups looks
+    the same at any lr); an lr of 0, a frozen part, sits on a short linear stretch at the bottom."""
     if not history.lrs:
         raise ValueError("this History has no per-step learning rates (was it built from epochs?)")
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 3.2))
     for g, name in enumerate(history.group_names):
         ax.plot([lrs[g] for lrs in history.lrs], color=PALETTE[g % len(PALETTE)], label=name)
+    positive = [lr for lrs in history.lrs for lr in lrs if lr > 0]
+    if positive and len(positive) < sum(map(len, history.lrs)):
+        ax.set_yscale("symlog", linthresh=min(positive))
+    elif positive:
+        ax.set_yscale("log")
     ax.set(title=title, xlabel="optimizer step", ylabel="learning rate")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

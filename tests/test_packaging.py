@@ -75,15 +75,18 @@ def test_readme_starts_with_the_two_commands():
 def test_lrlab_info_reports_what_a_student_needs():
     out = subprocess.run([sys.executable, "-m", "lrlab", "info"], capture_output=True, text=True,
                          check=True).stdout
-    for key in ("torch", "trains on", "ipywidgets", "jupyterlab_widgets", "on Colab"):
+    for key in ("torch", "trains on", "accelerator", "ipywidgets", "jupyterlab_widgets", "on Colab"):
         assert key in out
-    from lrlab.train import pick_device
+    from lrlab.data import preset
+    from lrlab.models import mlp
+    from lrlab.train import choose_device
 
     rows = dict(line.split(None, 1) if " " in line else (line, "") for line in out.splitlines()
                 if not line.startswith(("trains on", "on Colab")))
     assert rows["torch"].strip() == __import__("torch").__version__
     device_line = next(line for line in out.splitlines() if line.startswith("trains on"))
-    assert device_line.split()[2].startswith(str(pick_device()))
+    lab = choose_device(mlp(), preset("normal"))     # the lab's own, timed choice, and why
+    assert device_line.split(None, 2)[2] == f"{lab.device}: {lab.reason}"
     bad = subprocess.run([sys.executable, "-m", "lrlab", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage: python -m lrlab info" in bad.stderr
 

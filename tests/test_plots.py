@@ -35,3 +35,12 @@ def test_plots_reject_what_is_not_a_history():
         loss_curves({"x": [1, 2]})
     with pytest.raises(ValueError, match="at least one"):
         loss_curves([])
+
+
+def test_lr_schedule_draws_ratios_on_a_log_axis_and_keeps_a_frozen_zero():
+    ratio = lr_schedule(History(lrs=[[0.1, 0.01], [0.05, 0.005]], group_names=["head", "body"]))
+    assert ratio.axes[0].get_yscale() == "log"   # a 10x ratio is one decade, at any lr
+    frozen = lr_schedule(History(lrs=[[0.1, 0.0], [0.1, 0.01]], group_names=["head", "body"]))
+    assert frozen.axes[0].get_yscale() == "symlog"
+    assert frozen.axes[0].get_ylim()[0] <= 0       # the frozen part's 0 is drawn, not dropped
+    plt.close("all")
