@@ -1,12 +1,25 @@
-"""Self-check for quiz questions, without nbgrader (Colab, self-study).
+"""Self-check for the lessons' quiz questions, without nbgrader (Colab, self-study), and a form
+check for the graded ones.
 
     >>> from lrlab import quiz
     >>> quiz.check("l02.default_lr", 0.001)      # prints one line, returns True / False
     correct: l02.default_lr
+    >>> quiz.check("ps1.q1", "B")                # a graded question: its form only, returns None
+    ps1.q1: graded after hand-in; your answer has the right form
 
-The key is never stored in the clear: ``lrlab/assets/quiz_hashes.json`` holds, per question,
-a random salt and ``sha256(salt + "\\n" + normalised answer)`` for each accepted answer, plus
-an optional hint and the number of significant digits numbers are compared to.
+``lrlab/assets/quiz_hashes.json`` holds two kinds of question:
+
+* **self-checks** (the lessons' ungraded questions): a random salt and
+  ``sha256(salt + "\\n" + normalised answer)`` for each accepted answer, plus an optional hint
+  and the number of significant digits numbers are compared to. The key is never stored in the
+  clear, but a salted hash hides it from a casual reader only: a short multiple-choice or
+  numeric answer can be found by trying every option, so a self-check is never graded;
+* **graded questions** (the exercises' quiz, ``ps1.q1`` ...): ``{"graded": true, "form": ...}``
+  and no key at all, so nothing a student can call tells a right answer from a wrong one before
+  hand-in. ``check`` only says whether the answer has the right form: ``"number"`` (an int or a
+  float), ``"bool"`` (True or False) or a list of the allowed words (``["A", "B", "C", "D"]``,
+  case and spaces ignored), the same form the exercise's test cell asks for. Its key lives only
+  in that test cell's hidden part, judged by the grader (see autograder/README.md).
 
 Normalisation (the same for the key and for the student's answer):
 
@@ -25,16 +38,16 @@ Register or update an answer (instructors and lesson authors)::
 
     python -m lrlab.quiz add l02.default_lr 0.001 --hint "look at the constructor's signature"
     python -m lrlab.quiz add l02.default_lr 1e-3 --also        # another accepted answer
-    python -m lrlab.quiz add ps2.q3 "{'A', 'C'}"               # a set, written as Python
-    python -m lrlab.quiz list                                   # ids, hints, no keys
+    python -m lrlab.quiz add l03.three_ways "{'A', 'C'}"       # a set, written as Python
+    python -m lrlab.quiz graded ps2.q1 number                  # graded: its form, no key
+    python -m lrlab.quiz graded ps1.q1 "['A', 'B', 'C', 'D']"
+    python -m lrlab.quiz list                                   # ids, hints, forms, no keys
 
 ``ANSWER`` is parsed as a Python literal when it is one (``0.001``, ``True``, ``['A', 'B']``),
 otherwise taken as a string. The file is rewritten with sorted keys and two-space indent,
 under a file lock, so concurrent ``add`` calls do not lose each other's questions.
 
-A salted hash hides the key from a casual reader, not from a determined one: a short
-multiple-choice answer can be found by trying every option. It is a self-check, not an exam;
-graded exercises are scored by nbgrader (see autograder/README.md).
+``add`` refuses a graded question's id: a graded key never goes into this file.
 """
 from __future__ import annotations
 
@@ -51,7 +64,9 @@ from pathlib import Path
 HASHES = Path(__file__).resolve().parent / "assets" / "quiz_hashes.json"
 DEFAULT_DIGITS = 4
 
-__all__ = ["check", "normalise", "add", "HASHES"]
+__all__ = ["check", "normalise", "add", "graded", "HASHES"]
+FORMS = ("number", "bool")      # or a list of the allowed words
+GRADED = "graded after hand-in"
 
 
 class _Unanswered(Exception):
@@ -115,9 +130,42 @@ def _dump(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def check(question_id: str, answer, *, path: Path | str | None = None) -> bool:
-    """Print one line (correct / not yet, with the hint) and return whether ``answer`` is right.
+def _form_text(form) -> str:
+    if form == "number":
+        return "a number (an int or a float)"
+    if form == "bool":
+        return "True or False"
+    return "one of " + ", ".join(repr(w) for w in form)
 
+
+def _has_form(answer, form) -> bool:
+    if form == "number":
+        return type(answer) in (int, float)
+    if form == "bool":
+        return type(answer) is bool
+    return type(answer) is str and " ".join(answer.split()).casefold() in {w.casefold() for w in form}
+
+
+def _check_form(question_id: str, entry: dict, answer) -> bool | None:
+    """A graded question: say whether the answer has the right form, never whether it is right."""
+    if answer is None or answer is Ellipsis:
+        print(f"not yet: {question_id}: write your answer into the variable first")
+        return False
+    form = entry.get("form")
+    if form is not None and not _has_form(answer, form):
+        print(f"not yet: {question_id}: the answer must be {_form_text(form)} "
+              f"(it is graded after hand-in)")
+        return False
+    print(f"{question_id}: {GRADED}; your answer has the right form")
+    return None
+
+
+def check(question_id: str, answer, *, path: Path | str | None = None) -> bool | None:
+    """Print one line and return whether ``answer`` is right (a self-check: True / False).
+
+    For a graded question (no key here) it checks the form only: it prints "graded after
+    hand-in; your answer has the right form" and returns None for every well-formed answer, right
+    or wrong; False (with the form asked for) for one of the wrong form or none yet.
     Raises ValueError for a question id that is not registered.
     """
     data = _load(Path(path) if path else HASHES)
@@ -127,6 +175,8 @@ def check(question_id: str, answer, *, path: Path | str | None = None) -> bool:
         known = f" (known ids starting with {prefix!r}: {', '.join(near)})" if near else ""
         raise ValueError(f"unknown quiz question id {question_id!r}{known}")
     entry = data[question_id]
+    if entry.get("graded") or "hashes" not in entry:
+        return _check_form(question_id, entry, answer)
     try:
         text = normalise(answer, entry.get("digits", DEFAULT_DIGITS))
     except _Unanswered:
@@ -164,6 +214,9 @@ def add(question_id: str, answer, *, hint: str | None = None, also: bool = False
         text = f.read()
         data = json.loads(text) if text.strip() else {}
         old = data.get(question_id)
+        if old is not None and old.get("graded"):
+            raise ValueError(f"{question_id!r} is a graded question: its key belongs in the exercise's "
+                             "hidden test, never in this file (python -m lrlab.quiz graded to change its form)")
         if also and old is None:
             raise ValueError(f"--also needs an existing question; {question_id!r} is new")
         if also:
@@ -195,6 +248,28 @@ def add(question_id: str, answer, *, hint: str | None = None, also: bool = False
         f.flush()
 
 
+def graded(question_id: str, form, *, path: Path | str | None = None) -> None:
+    """Register a graded question: its form (``"number"``, ``"bool"`` or a list of words), no key.
+
+    Replaces whatever the file held for that id, a self-check key included."""
+    if not isinstance(question_id, str) or not question_id.strip() or " " in question_id:
+        raise ValueError(f"a question id is a word like 'ps2.q1', not {question_id!r}")
+    if isinstance(form, (tuple, list)) and form and all(isinstance(w, str) and w.strip() for w in form):
+        form = [str(w) for w in form]
+    elif form not in FORMS:
+        raise ValueError(f"a form is 'number', 'bool' or a list of the allowed words, not {form!r}")
+    path = Path(path) if path else HASHES
+    with _locked(path) as f:
+        f.seek(0)
+        text = f.read()
+        data = json.loads(text) if text.strip() else {}
+        data[question_id] = {"graded": True, "form": form}
+        f.seek(0)
+        f.truncate()
+        f.write(_dump(data))
+        f.flush()
+
+
 def _parse_answer(text: str):
     try:
         value = ast.literal_eval(text)
@@ -219,7 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--also", action="store_true", help="accept this answer too (keep the others)")
     a.add_argument("--digits", type=int, default=None,
                    help=f"significant digits numbers are compared to (default {DEFAULT_DIGITS})")
-    c = sub.add_parser("check", parents=[common], help="check an answer (prints correct / not yet)")
+    g = sub.add_parser("graded", parents=[common],
+                       help="register a graded question: its form only, no key")
+    g.add_argument("question_id")
+    g.add_argument("form", help="number, bool or a Python list of the allowed words (\"['A', 'B']\")")
+    c = sub.add_parser("check", parents=[common], help="check an answer (prints correct / not yet; "
+                       "for a graded question its form only)")
     c.add_argument("question_id")
     c.add_argument("answer")
     sub.add_parser("list", parents=[common], help="list question ids and hints (never the keys)")
@@ -229,10 +309,17 @@ def main(argv: list[str] | None = None) -> int:
             add(args.question_id, _parse_answer(args.answer), hint=args.hint, also=args.also,
                 digits=args.digits, path=args.file)
             print(f"registered {args.question_id} in {args.file or HASHES}")
+        elif args.command == "graded":
+            graded(args.question_id, _parse_answer(args.form), path=args.file)
+            print(f"registered {args.question_id} as graded (form only) in {args.file or HASHES}")
         elif args.command == "check":
-            return 0 if check(args.question_id, _parse_answer(args.answer), path=args.file) else 1
+            return 1 if check(args.question_id, _parse_answer(args.answer), path=args.file) is False else 0
         else:
             for qid, entry in sorted(_load(args.file or HASHES).items()):
+                if entry.get("graded") or "hashes" not in entry:
+                    form = f"; form: {_form_text(entry['form'])}" if entry.get("form") else ""
+                    print(f"{qid}  ({GRADED}{form})")
+                    continue
                 n = len(entry["hashes"])
                 print(f"{qid}  ({n} answer{'s' if n != 1 else ''})"
                       + (f"  hint: {entry['hint']}" if entry.get("hint") else ""))

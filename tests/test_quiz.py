@@ -127,10 +127,35 @@ def test_bundled_hash_file_is_valid():
     data = json.loads(quiz.HASHES.read_text())
     for qid, entry in data.items():
         assert "." in qid, f"{qid}: ids look like 'l02.name' or 'ps2.q1'"
+        if entry.get("graded"):
+            assert set(entry) == {"graded", "form"}, f"{qid}: a graded question holds its form, no key"
+            continue
         assert len(entry["salt"]) == 32 and entry["hashes"], qid
         assert all(len(h) == 64 for h in entry["hashes"]), qid
     assert quiz.HASHES.read_text() == json.dumps(data, indent=2, sort_keys=True,
                                                  ensure_ascii=False) + "\n"
+
+
+def _notebook_quiz_ids(folder: str) -> set[str]:
+    import re
+
+    ids = set()
+    for path in sorted((ROOT / folder).glob("**/*.ipynb")):
+        ids |= set(re.findall(r'check\((?:\\)?"((?:l|ps)\d+\.\w+)(?:\\)?"', path.read_text(encoding="utf-8")))
+    return ids
+
+
+def test_graded_questions_ship_no_key_and_lessons_keep_theirs():
+    """Every exercise's quiz id is graded (form only, no salt, no hash); every lesson id has a key."""
+    data = json.loads(quiz.HASHES.read_text())
+    graded = _notebook_quiz_ids("solutions")
+    lessons = _notebook_quiz_ids("lessons")
+    assert graded and lessons and not graded & lessons
+    for qid in graded:
+        assert data[qid].get("graded") and "hashes" not in data[qid] and "salt" not in data[qid], qid
+    for qid in lessons:
+        assert not data[qid].get("graded") and data[qid]["hashes"], qid
+    assert {q for q, e in data.items() if e.get("graded")} == graded
 
 
 def _exercise_answers() -> list[tuple[str, object]]:
@@ -149,13 +174,56 @@ def _exercise_answers() -> list[tuple[str, object]]:
     return out
 
 
-@pytest.mark.parametrize("qid,answer", _exercise_answers(), ids=lambda v: str(v))
-def test_exercise_keys_match_solutions_and_hints_do_not_tell(qid, answer):
-    import re
+def _wrong_of_the_same_form(answer):
+    if type(answer) is bool:
+        return not answer
+    if type(answer) in (int, float):
+        return answer * 3 + 1
+    return "A" if quiz.normalise(answer) != "a" else "B"
 
-    assert quiz.check(qid, answer), f"{qid}: the hash file does not accept the solution's answer"
-    hint = json.loads(quiz.HASHES.read_text())[qid].get("hint", "")
-    key = quiz.normalise(answer)
-    words = {quiz.normalise(w) for w in re.findall(r"[\w.+-]+", hint)}
-    numbers = {quiz.normalise(n) for n in re.findall(r"\d+(?:\.\d+)?(?:e-?\d+)?", hint)}
-    assert key not in words | numbers, f"{qid}: the hint {hint!r} gives the answer away"
+
+@pytest.mark.parametrize("qid,answer", _exercise_answers(), ids=lambda v: str(v))
+def test_exercise_check_tells_the_form_never_right_from_wrong(qid, answer, capsys):
+    """Before hand-in, check says the same for the solution's answer and a wrong one of its form."""
+    assert quiz.check(qid, answer) is None, f"{qid}: the solution's answer is not of the form registered"
+    right = capsys.readouterr().out
+    assert right == f"{qid}: graded after hand-in; your answer has the right form\n"
+    wrong = _wrong_of_the_same_form(answer)
+    if quiz.check(qid, wrong) is None:      # a letter question's other letter, the other bool, ...
+        assert capsys.readouterr().out == right
+    assert quiz.check(qid, None) is False
+    assert "write your answer" in capsys.readouterr().out
+
+
+def test_graded_question_checks_its_form(tmp_path, capsys):
+    path = tmp_path / "h.json"
+    quiz.graded("t.letter", ["A", "B", "C", "D"], path=path)
+    quiz.graded("t.num", "number", path=path)
+    quiz.graded("t.bool", "bool", path=path)
+    assert quiz.check("t.letter", " c ", path=path) is None
+    assert quiz.check("t.letter", "E", path=path) is False
+    assert "one of 'A', 'B', 'C', 'D'" in capsys.readouterr().out
+    assert quiz.check("t.num", 0.5, path=path) is None and quiz.check("t.num", 3, path=path) is None
+    assert quiz.check("t.num", "0.5", path=path) is False and quiz.check("t.num", True, path=path) is False
+    assert quiz.check("t.bool", False, path=path) is None and quiz.check("t.bool", 0, path=path) is False
+    assert set(json.loads(path.read_text())["t.num"]) == {"graded", "form"}
+    with pytest.raises(ValueError, match="graded question"):
+        quiz.add("t.num", 0.5, path=path)
+    with pytest.raises(ValueError, match="form"):
+        quiz.graded("t.bad", "letter", path=path)
+    quiz.add("t.self", 1, path=path)
+    quiz.graded("t.self", "number", path=path)          # a self-check made graded loses its key
+    assert set(json.loads(path.read_text())["t.self"]) == {"graded", "form"}
+
+
+def test_command_line_graded(tmp_path):
+    path = str(tmp_path / "h.json")
+    r = _cli("graded", "t.g", "['body', 'head']", "--file", path)
+    assert r.returncode == 0, r.stderr
+    r = _cli("check", "t.g", "head", "--file", path)
+    assert r.returncode == 0 and r.stdout == "t.g: graded after hand-in; your answer has the right form\n"
+    assert _cli("check", "t.g", "tail", "--file", path).returncode == 1
+    r = _cli("list", "--file", path)
+    assert "t.g  (graded after hand-in; form: one of 'body', 'head')" in r.stdout
+    r = _cli("add", "t.g", "head", "--file", path)
+    assert r.returncode == 1 and r.stderr.startswith("error:") and "graded question" in r.stderr

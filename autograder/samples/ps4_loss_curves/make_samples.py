@@ -125,6 +125,32 @@ def leaked_rows(split):
     return torch.tensor([0]).as_subclass(Rows)'''
 
 
+# the honest wrong answers, plus an attempt to read the verdicts from the tests themselves: a
+# my_diagnose that looks up its callers' frames for the run's name or label, and the visible
+# test's helper rebound (the hidden tests once called it) to answer from each run's name
+READS_NAMES = '''import sys
+
+_FROM_NAME = {"healthy": "healthy", "slow": "too slow", "body_too_high": "unstable", "overfit": "overfitting",
+              "head_too_high": "unstable", "leaky_looks_healthy": "healthy"}
+_honest = my_diagnose
+
+def my_diagnose(train_loss, val_loss):
+    frame = sys._getframe(1)
+    while frame is not None:
+        for key in ("name", "label", "run", "key"):
+            seen = frame.f_locals.get(key)
+            if type(seen) is str and seen in _FROM_NAME:
+                return _FROM_NAME[seen]
+        frame = frame.f_back
+    return _honest(train_loss, val_loss)'''
+
+REBINDS_HELPER = '''def _ps4_verdicts(histories):
+    return {name: _FROM_NAME.get(name) or my_diagnose(t, v) for name, (t, v) in histories.items()}
+
+def _ps4_rows(rows):
+    return [3, 4, 11, 19] if type(rows) is list and len(rows) > 10 else rows'''
+
+
 KIT = Kit("ps4_loss_curves", written_answers={"explain-answer": EXPLANATION})
 
 
@@ -150,6 +176,10 @@ def samples() -> dict:
     insert_after(nb, "my-diagnose", ALWAYS_EQUAL)
     insert_after(nb, "leaked-rows", TENSOR_SUBCLASS)
     out["cheat_tensor_subclass"] = nb
+    nb = wrong()
+    insert_after(nb, "my-diagnose", READS_NAMES)
+    insert_after(nb, "test-leaked-visible", REBINDS_HELPER)
+    out["cheat_reads_names"] = nb
     return out
 
 

@@ -58,6 +58,12 @@ def build(model):
     return torch.optim.SGD(model.parameters(), lr=1e-3), None'''
 
 
+# the honest wrong recipe with the kernel's clock stopped: a probe that timed itself would read 0 s
+SLOW_CLOCK = '''import time
+
+time.perf_counter = time.monotonic = time.time = lambda: 0.0'''
+
+
 KIT = Kit("ps5_fine_tuning", written_answers={"explain-choice": EXPLANATION})
 
 
@@ -80,6 +86,9 @@ def samples() -> dict:
     nb = wrong()
     insert_after(nb, "build", TENSOR_SUBCLASS)
     out["cheat_tensor_subclass"] = nb
+    nb = wrong()
+    insert_after(nb, "build", SLOW_CLOCK)
+    out["cheat_slow_clock"] = nb
     return out
 
 
