@@ -51,7 +51,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
                 shutil.copy(course.source / a / f"{a}.ipynb", staged / "_solution.ipynb")
             collect(course, a, staged, quiet=True)
             grade(course, a, jobs=jobs, progress=progress, sandbox=sandbox)
-            feedback(course, a)
+            feedback(course, a)      # a student it makes no page for: printed, flagged in the table
         out, data = export(course)
         rows = [(r["student"], r["assignment"], f"{r['score']}/{r['max_score']}", r["status"],
                  r["flags"] or "-") for r in data]

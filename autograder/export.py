@@ -3,9 +3,10 @@
 Scores come from the gradebook (so manual grades from formgrader count). Each row is checked
 against the ledger (``autograder.record``): an autograded score or a result file that differs
 from what grading recorded, a gradebook entry no grading produced, or a broken ledger chain is
-flagged, never published silently. ``status`` is ``graded``, ``needs manual grading`` (an answer
-still waits for a grader in formgrader) or ``not graded`` (the reason is in ``flags``). Flags
-are printable text: control characters (ANSI escapes, say) are shown escaped.
+flagged, never published silently; so is a student ``feedback`` could make no page for.
+``status`` is ``graded``, ``needs manual grading`` (an answer still waits for a grader in
+formgrader) or ``not graded`` (the reason is in ``flags``). Flags are printable text: control
+characters (ANSI escapes, say) are shown escaped.
 """
 from __future__ import annotations
 
@@ -87,6 +88,9 @@ def rows(course: Course) -> list[dict]:
                     max_score = base.max_score if base else 0.0
                     if status == GRADED:
                         flags.append("graded, but the gradebook has no scores for it")
+                problem = record.feedback_problem_path(course.instructor, assignment, student)
+                if problem.exists():
+                    flags.append(f"no feedback: {problem.read_text(encoding='utf-8').strip()}")
                 flags += problems
                 out.append({"student": student, "assignment": assignment, "score": f"{score:g}",
                             "max_score": f"{max_score:g}", "status": status,

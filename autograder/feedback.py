@@ -2,20 +2,37 @@
 
 nbgrader's generate_feedback renders the autograded notebook. On top of it:
 * ``RedactHidden`` (autograder.preprocessors) replaces hidden-test regions and cuts tracebacks
-  of hidden tests to one line; as a last line of defence every page is checked for the text of
-  every hidden-test line before it is kept (a page that would leak is deleted and reported);
+  of hidden tests to one line;
+* a leak check, as a last line of defence (``FeedbackExporter``): the page is rendered a second
+  time from the same notebook without the source of any cell but the test cells, so what is
+  checked is everything the student did not write -- the outputs of every cell (student code
+  can print during a test), the test cells' sources as shown, nbgrader's own text. If a line of
+  it is a line of a hidden test (``hidden_lines``), no page is written. A student's own answer
+  cells and markdown are not checked: they show only what the student handed in;
 * inert pages: outputs are sanitised by nbconvert (``HTMLExporter.sanitize_html``), markdown
-  cells by ``SanitizeMarkdown`` (autograder.preprocessors), and every page
-  starts with a Content-Security-Policy that allows no script at all;
+  cells by ``SanitizeMarkdown`` (autograder.preprocessors; a pasted image, a cell attachment,
+  becomes a data: URL), and every page starts with a Content-Security-Policy that allows no
+  script at all;
 * an answer that waits for manual grading says "not graded yet", not "Score: 0".
+
+A page that cannot be made (nbgrader fails, or the page would show a hidden line) is that
+student's problem only: nothing is left in its folder, the reason is printed and kept in
+``flags/<assignment>/<student>.feedback.txt`` (the export shows it as a flag), and the next
+student's page is made.
 """
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
+from nbconvert.exporters import HTMLExporter
+from traitlets import List, Unicode
+
 from .course import AutograderError, Course
-from .probes import HIDDEN_BEGIN, HIDDEN_END
+from .probes import HIDDEN_BEGIN, HIDDEN_END, is_test_cell
 
 CSP = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
        "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
@@ -64,12 +81,62 @@ def hidden_lines(course: Course, assignment: str) -> list[str]:
     return [s for s in hidden if s not in visible]
 
 
+class _Text(HTMLParser):
+    """A page's text as an HTML parser reads it (a ``>`` inside an attribute hides nothing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts = []
+
+    def handle_data(self, data):
+        self.parts.append(data)
+
+
 def leaks(html: str, lines: list[str]) -> list[str]:
     """The hidden-test lines that appear as a line of the page's text."""
-    import html as html_mod
-    text = html_mod.unescape(re.sub(r"<[^>]+>", "", html))
-    shown = {" ".join(line.split()) for line in text.splitlines()}
+    text = _Text()
+    text.feed(html)
+    text.close()
+    shown = {" ".join(line.split()) for line in "".join(text.parts).splitlines()}
     return [line for line in lines if " ".join(line.split()) in shown]
+
+
+class ShowsHiddenTests(Exception):
+    """A feedback page would show a line of a hidden test."""
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page, refused (``ShowsHiddenTests``) when the same page without the
+    source of any cell but the test cells shows one of the ``hidden`` lines."""
+
+    hidden = List(Unicode()).tag(config=True)
+
+    def _preprocess(self, nb, resources):
+        nb, resources = super()._preprocess(nb, resources)
+        self._shown = nb                  # the notebook the page is rendered from
+        return nb, resources
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        html, resources = super().from_notebook_node(nb, resources, **kw)
+        for cell in self._shown.cells:    # rendered already: blanked in place for the check
+            if not is_test_cell(cell):
+                cell.source = ""
+        found = leaks(self.template.render(nb=self._shown, resources=resources), self.hidden)
+        if found:
+            raise ShowsHiddenTests(f"the page would show hidden test lines ({found[0]!r})")
+        return html, resources
+
+
+def failure(log: str) -> str:
+    """Why nbgrader made no page: the last line of the last traceback in its log."""
+    parts = log.rsplit("Traceback (most recent call last):", 1)
+    # the traceback runs up to the next log record ("[WARNING] ...")
+    lines = parts[1].split("\n[", 1)[0].strip().splitlines() if len(parts) == 2 else []
+    if not lines:
+        return "nbgrader failed"
+    last = re.sub(r"^(\w+\.)+(?=\w+(:|$))", "", lines[-1].strip())   # the exception's own name
+    ours = f"{ShowsHiddenTests.__name__}: "
+    return last[len(ours):] if last.startswith(ours) else f"nbgrader failed ({last})"
 
 
 def _pending(course: Course, assignment: str, student: str, notebook: str) -> dict[str, float]:
@@ -80,8 +147,13 @@ def _pending(course: Course, assignment: str, student: str, notebook: str) -> di
                 if g.needs_manual_grade and g.manual_score is None and g.auto_score is None}
 
 
-def feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[Path]:
-    from .record import GRADED, Result, result_path
+def feedback(course: Course, assignment: str,
+             students: list[str] | None = None) -> tuple[list[Path], dict[str, str]]:
+    """Each graded student's pages: (pages written, {student: why it has none})."""
+    from traitlets.config import Config
+
+    from .export import printable
+    from .record import GRADED, Result, feedback_problem_path, result_path
 
     graded = []
     for s in students or course.students(assignment):
@@ -93,21 +165,22 @@ def feedback(course: Course, assignment: str, students: list[str] | None = None)
     if not graded:
         raise AutograderError(f"nothing graded for {assignment} yet (run grade first)")
     api = course.api()
-    secret = hidden_lines(course, assignment)
-    out = []
+    api.update_config(Config({"GenerateFeedback": {"exporter_class": FeedbackExporter},
+                              "FeedbackExporter": {"hidden": hidden_lines(course, assignment)}}))
+    pages, failed = [], {}
     for s in graded:
+        problem = feedback_problem_path(course.instructor, assignment, s)
         result = api.generate_feedback(assignment, s, force=True)
         if not result["success"]:
-            print(f"no feedback for {s}: nbgrader failed")
+            shutil.rmtree(course.step("feedback") / s / assignment, ignore_errors=True)
+            failed[s] = printable(failure(result.get("log", "")))[:300]
+            problem.write_text(failed[s] + "\n", encoding="utf-8")
+            print(f"no feedback for {s}: {failed[s]}", file=sys.stderr)
             continue
+        problem.unlink(missing_ok=True)
         for page in sorted((course.step("feedback") / s / assignment).glob("*.html")):
             html = page.read_text(encoding="utf-8", errors="replace")
-            found = leaks(html, secret)
-            if found:
-                page.unlink()
-                raise AutograderError(f"feedback for {s} would show hidden test lines "
-                                      f"({found[0]!r}); deleted it")
             html = pending_manual(inert(html), _pending(course, assignment, s, page.stem))
             page.write_text(html, encoding="utf-8")
-            out.append(page)
-    return out
+            pages.append(page)
+    return pages, failed

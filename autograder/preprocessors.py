@@ -49,14 +49,16 @@ MARKDOWN_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "
 
 class SanitizeMarkdown(Preprocessor):
     """Markdown cells as sanitised HTML: the tags markdown makes, links and images by http(s)
-    or data URL only, no script, style, frame, form or event handler."""
+    or data URL only (a pasted image, a cell attachment, becomes a data URL), no script, style,
+    frame, form or event handler."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown":
             import bleach
-            from nbconvert.filters import markdown2html
-            cell.source = bleach.clean(markdown2html(cell.source), tags=MARKDOWN_TAGS,
-                                       attributes=MARKDOWN_ATTRIBUTES,
+            from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+            renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}))
+            html = MarkdownWithMath(renderer=renderer).render(cell.source)
+            cell.source = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
                                        protocols={"http", "https", "mailto", "data"}, strip=True)
         return cell, resources
 

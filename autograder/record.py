@@ -1,7 +1,8 @@
 """What grading produced: one ``Result`` per student, and the ledger that makes it tamper-evident.
 
 ``Result`` is saved as ``<instructor>/flags/<assignment>/<student>.json`` (the current state,
-read by feedback and export). The **ledger** ``<instructor>/ledger/<assignment>.jsonl`` gets
+read by feedback and export); ``<student>.feedback.txt`` beside it says why no feedback page
+could be made, when none could. The **ledger** ``<instructor>/ledger/<assignment>.jsonl`` gets
 one line per grading, written by the batch from what its worker reported, each line holding
 the SHA-256 of the line before (a hash chain): ``export`` compares the gradebook and the result
 files with the ledger's last line for each student, and flags any difference, so a score that
@@ -51,6 +52,11 @@ class Result:
 
 def result_path(folder: Path, assignment: str, student: str) -> Path:
     return folder / "flags" / assignment / f"{student}.json"
+
+
+def feedback_problem_path(folder: Path, assignment: str, student: str) -> Path:
+    """Why no feedback page could be made for the student (by feedback; a flag in export)."""
+    return folder / "flags" / assignment / f"{student}.feedback.txt"
 
 
 def ledger_path(folder: Path, assignment: str) -> Path:

@@ -166,6 +166,15 @@ def test_feedback_pages_forbid_scripts_and_say_not_graded_yet():
     assert "Score: 0.0 / 3.0" not in out and out.count("not graded yet") == 3
 
 
+def test_the_leak_check_reads_the_text_a_browser_shows():
+    from autograder.feedback import leaks
+    line = "opt = make_optimizer(m)"
+    for page in (f"<pre>{line}</pre>", '<pre>opt = make_<abbr title="a>b"></abbr>optimizer(m)</pre>',
+                 "<p>x</p>\n<span>opt</span> = make_optimizer(m)<!-- a comment -->\n"):
+        assert leaks(page, [line, "not on the page at all"]) == [line], page
+    assert leaks("<p>opt = make_optimizer(m) + 1</p>", [line]) == []   # whole lines only
+
+
 def test_flags_are_printable():
     from autograder.export import printable
     assert printable("kernel died (\x1b[31mred\x07)") == "kernel died (\\x1b[31mred\\x07)"

@@ -1,0 +1,114 @@
+"""Feedback for every honest student: the leak check reads only what the student did not write,
+a pasted image shows, and a page that would show hidden test lines is that student's flag alone.
+
+A few submissions built from the release (``samplekit.Kit``) are graded by the real command line
+in a temporary instructor folder; ``feedback`` and ``export`` then run over them.
+"""
+from __future__ import annotations
+
+import csv
+
+import nbformat
+import pytest
+
+from autograder import sandbox
+from autograder.feedback import CSP
+from autograder.samplekit import Kit, cell, insert_after
+from conftest import autograder_cli
+
+PS1, PS2 = "ps1_param_groups", "ps2_default_lr"
+NO_SANDBOX = sandbox.problem()
+pytestmark = [pytest.mark.grading,
+              pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")]
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+# the student's own cell: every cell's code printed after it runs, the hidden tests' probes too
+PRINTS_EVERY_CELL = '''seen = []
+get_ipython().input_transformers_cleanup.append(lambda lines: seen.append("".join(lines)) or lines)
+get_ipython().events.register("post_run_cell", lambda result: print(seen[-1]))'''
+
+
+def _ps1() -> dict:
+    kit = Kit(PS1)
+    honest = kit.solved()      # writes a hidden probe's line in its answer and in its markdown
+    cell(honest, "make-optimizer").source += "\n\nm = model\nopt = make_optimizer(m)\nprint(opt)"
+    insert_after(honest, "make-optimizer", "I tried it:\n\n    opt = make_optimizer(m)", markdown=True)
+    leaker = kit.solved()
+    insert_after(leaker, "setup-imports", PRINTS_EVERY_CELL)
+    pasted = kit.solved()      # after the leaker: feedback goes through students in sorted order
+    insert_after(pasted, "make-optimizer", "My sketch:\n\n![image.png](attachment:image.png)",
+                 markdown=True)
+    image = next(c for c in pasted.cells if "attachment:" in c.source)
+    image.attachments = {"image.png": {"image/png": PNG}}
+    return {"honest": honest, "leaker": leaker, "pasted_image": pasted}
+
+
+def _ps2() -> dict:
+    nb = Kit(PS2).solved()
+    answer = cell(nb, "resume")
+    answer.source = "import torch.nn.functional as F\n\n" + answer.source
+    return {"imports_f": nb}
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    """Each assignment's submissions collected, graded and given feedback; then the export:
+    (instructor folder, {assignment: the feedback command's result}, {(assignment, student): row})."""
+    work = tmp_path_factory.mktemp("feedback")
+    course, runs = work / "course", {}
+    for assignment, submissions in ((PS1, _ps1()), (PS2, _ps2())):
+        downloads = work / assignment
+        downloads.mkdir()
+        for student, nb in submissions.items():
+            nbformat.write(nb, downloads / f"{student}.ipynb")
+        for args in (("collect", assignment, downloads),
+                     ("grade", assignment, "--quiet", "--timeout", "10")):
+            r = autograder_cli(*args, "--instructor", course, cwd=work)
+            assert r.returncode == 0, r.stderr[-3000:]
+        runs[assignment] = autograder_cli("feedback", assignment, "--instructor", course, cwd=work)
+    assert autograder_cli("export", "--instructor", course, cwd=work).returncode == 0
+    with open(course / "grades.csv", newline="") as f:
+        rows = {(r["assignment"], r["student"]): r for r in csv.DictReader(f)}
+    return course, runs, rows
+
+
+def _page(course, assignment: str, student: str) -> str:
+    page = course / "feedback" / student / assignment / f"{assignment}.html"
+    return page.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("assignment,student,line", [
+    (PS1, "honest", "opt = make_optimizer(m)"), (PS2, "imports_f", "import torch.nn.functional as F")])
+def test_an_honest_student_who_writes_a_hidden_line_gets_a_page(fed, assignment, student, line):
+    from autograder.course import Course
+    from autograder.feedback import hidden_lines, leaks
+
+    course, _, rows = fed
+    assert line in hidden_lines(Course(instructor=course), assignment)
+    assert leaks(_page(course, assignment, student), [line]) == [line]   # their own code, shown
+    row = rows[(assignment, student)]
+    assert row["score"] == row["max_score"] and row["flagged"] == "no", row
+    assert not (course / "flags" / assignment / f"{student}.feedback.txt").exists()
+
+
+def test_a_pasted_image_shows_as_a_data_image_in_an_inert_page(fed):
+    course, _, rows = fed
+    page = _page(course, PS1, "pasted_image")
+    assert f'src="data:image/png;base64,{PNG}"' in page and "attachment:" not in page
+    assert page.index(CSP) < page.index("<title>")
+    assert rows[(PS1, "pasted_image")]["flagged"] == "no"
+
+
+def test_a_page_that_would_leak_is_that_students_flag_and_the_others_get_theirs(fed):
+    course, runs, rows = fed
+    r = runs[PS1]
+    assert r.returncode == 1, r.stderr
+    assert "wrote 2 feedback file(s)" in r.stdout
+    assert "no feedback for leaker: the page would show hidden test lines" in r.stderr
+    assert not list((course / "feedback").glob(f"leaker/{PS1}/*"))
+    for student in ("honest", "pasted_image"):
+        assert _page(course, PS1, student)
+    assert "hidden test lines" in (course / "flags" / PS1 / "leaker.feedback.txt").read_text()
+    row = rows[(PS1, "leaker")]
+    assert row["score"] == row["max_score"] and row["flagged"] == "yes"
+    assert "no feedback: the page would show hidden test lines" in row["flags"]
+    assert runs[PS2].returncode == 0, runs[PS2].stderr
