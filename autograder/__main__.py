@@ -106,8 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "feedback":
             from .feedback import feedback
             course = _course(args)
-            paths = feedback(course, course.check_assignment(args.assignment), args.student)
-            print(f"wrote {len(paths)} feedback file(s) under {course.step('feedback')}")
+            pages, failed = feedback(course, course.check_assignment(args.assignment), args.student)
+            print(f"wrote {len(pages)} feedback file(s) under {course.step('feedback')}")
+            if failed:
+                print(f"no feedback for {len(failed)} student(s): {', '.join(failed)} "
+                      "(each reason above and flagged in the export)", file=sys.stderr)
+                return 1
         elif args.command == "export":
             from .export import export
             course = _course(args)
@@ -120,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                        sandbox=not args.no_sandbox))
         elif args.command == "_worker":
             import asyncio
+            from .sandbox import data_limit
             from .worker import serve
-            return asyncio.run(serve(_course(args), args.assignment, sandbox=not args.no_sandbox,
-                                     gpu=args.gpu))
+            course = _course(args)
+            with data_limit(course.limits.grader_memory_mb):
+                return asyncio.run(serve(course, args.assignment, sandbox=not args.no_sandbox,
+                                         gpu=args.gpu))
     except AutograderError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

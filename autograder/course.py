@@ -30,7 +30,8 @@ class Course:
         os.environ.get("LRLAB_INSTRUCTOR", REPO / "instructor")))
     timeout: int = 30               # seconds per cell, then the cell is interrupted
     limits: Limits = field(default_factory=Limits)   # memory, processes, scratch, ... per student
-    max_output_bytes: int = 200_000  # per cell; larger outputs are cut and flagged
+    max_output_bytes: int = 200_000  # per cell (every message whole); more is cut and flagged
+    max_output_total: int = 10_000_000  # per notebook, every cell's output together
     course_id: str = "lrlab"
 
     def __post_init__(self):

@@ -2,12 +2,16 @@
 
 ``GradingClient`` is nbclient's ``NotebookClient`` with nbgrader's grading settings (cell
 timeout then interrupt, errors allowed, a ``CellTimeoutError`` output where the kernel gave no
-reply) and an output budget enforced *while* the kernel runs: once a cell has produced
-``max_output`` characters, later outputs of that cell are dropped and a marker says so
-(the grader turns it into a flag), so a cell printing gigabytes costs the grader nothing.
-A single message over ``kernel.MAX_MESSAGE`` never reaches it: ZeroMQ drops it, the cell
-gets an ``OutputTooLarge`` error, the output channel is reconnected and the next cell runs. A cell that times out and then
-ignores the interrupt stops the notebook (``CellTimeoutError``): the kernel is stuck.
+reply) and an output budget enforced *while* the kernel runs: every message a cell sends
+counts whole (its data, metadata, transient part, header; a ``clear_output`` or a comm
+message too), and once a cell has sent ``max_output`` characters, or the notebook
+``max_total``, later messages are dropped and a marker says so (the grader turns it into a
+flag), so a cell printing gigabytes costs the grader nothing. Display updates
+(``update_display_data``, or a second display with the same id) are ignored while grading:
+an output keeps what it first showed. A single message over ``kernel.MAX_MESSAGE`` never
+reaches it: ZeroMQ drops it, the cell gets an ``OutputTooLarge`` error, the output channel is
+reconnected and the next cell runs. A cell that times out and then ignores the interrupt stops
+the notebook (``CellTimeoutError``): the kernel is stuck.
 """
 from __future__ import annotations
 
@@ -25,37 +29,64 @@ TIMEOUT_ERROR = {"ename": "CellTimeoutError", "evalue": "",
                  "traceback": ["CellTimeoutError: No reply from kernel before timeout"]}
 
 
-def output_size(kind: str, content: dict) -> int:
-    """Characters in one output message's content (``kind``: stream, error, display_data, ...)."""
-    if kind == "stream":
-        return len(content.get("text", ""))
-    if kind == "error":
-        return sum(len(line) for line in content.get("traceback", [])) + len(str(content.get("evalue", "")))
-    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in content.get("data", {}).values())
+def message_size(msg, stop: int) -> int:
+    """Characters of a kernel message as JSON, roughly (every key, string and buffer, walked
+    without recursion); the walk ends once the count passes ``stop``."""
+    size, todo = 0, [msg]
+    while todo and size <= stop:
+        item = todo.pop()
+        if isinstance(item, dict):
+            size += 2 * len(item)
+            todo += item.keys()
+            todo += item.values()
+        elif isinstance(item, (list, tuple)):
+            size += 1 + len(item)
+            todo += item
+        elif isinstance(item, memoryview):
+            size += item.nbytes
+        elif isinstance(item, (str, bytes, bytearray)):
+            size += len(item) + 2
+        else:
+            size += 8
+    return size
 
 
 class GradingClient(NotebookClient):
-    """nbclient for grading: bounded output per cell, timeouts as nbgrader reports them."""
+    """nbclient for grading: bounded output per cell and per notebook, timeouts as nbgrader
+    reports them."""
 
-    def __init__(self, nb, km, *, timeout: int, max_output: int, **kw):
+    def __init__(self, nb, km, *, timeout: int, max_output: int, max_total: int, **kw):
         super().__init__(nb, km=km, timeout=timeout, interrupt_on_timeout=True,
                          allow_errors=True, error_on_timeout=TIMEOUT_ERROR, record_timing=False,
                          store_widget_state=False, raise_on_iopub_timeout=True,
                          iopub_timeout=5, startup_timeout=60, **kw)
-        self.max_output = max_output
+        self.max_output, self.max_total = max_output, max_total
         self._used: dict[int, int] = {}
+        self._total = 0
 
-    def output(self, outs, msg, display_id, cell_index):
-        size = output_size(msg.get("msg_type", ""), msg.get("content", {}))
-        used = self._used.get(cell_index, 0)
-        if used + size > self.max_output:
-            if used <= self.max_output:     # first overflow: say so once
-                outs.append(new_output("stream", name="stdout",
-                                       text=f"\n{CUT_MARK}: more than {self.max_output} characters\n"))
-                self._used[cell_index] = self.max_output + 1
-            return None
-        self._used[cell_index] = used + size
-        return super().output(outs, msg, display_id, cell_index)
+    def process_message(self, msg, cell, cell_index):
+        """Count the message whole, drop it once over budget; a status (the end of a cell) is
+        always read."""
+        if msg.get("msg_type") != "status":
+            used = self._used.get(cell_index, 0)
+            room = min(self.max_output - used, self.max_total - self._total)
+            size = message_size(msg, max(room, 0))
+            if size > room:
+                if used <= self.max_output and self._total <= self.max_total:  # say so once
+                    cell.outputs.append(new_output("stream", name="stdout", text=(
+                        f"\n{CUT_MARK}: more than {self.max_output} characters in this cell "
+                        f"or {self.max_total} in the notebook\n")))
+                self._used[cell_index] = self.max_output + 1      # nothing more of this cell
+                if self.max_total - self._total < self.max_output - used:   # the notebook is full:
+                    self._total = self.max_total + 1                      # later cells cut silently
+                return None
+            self._used[cell_index] = used + size
+            self._total += size
+        return super().process_message(msg, cell, cell_index)
+
+    def _update_display_id(self, display_id, msg) -> None:  # overrides nbclient's
+        """Ignored while grading: an update would copy one message into every output that
+        shares its display id."""
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._timed_out = True

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from .course import AutograderError, Course
-from .record import GRADED, NO_SANDBOX, Result, append, result_path
+from .record import GRADED, NO_SANDBOX, Result, append, feedback_problem_path, result_path
+from .sandbox import data_limit
 
 
 def _gradebook(course: Course):
@@ -46,6 +47,7 @@ def forget(course: Course, assignment: str, student: str) -> None:
     for step in ("autograded", "feedback"):
         shutil.rmtree(course.step(step) / student / assignment, ignore_errors=True)
     result_path(course.instructor, assignment, student).unlink(missing_ok=True)
+    feedback_problem_path(course.instructor, assignment, student).unlink(missing_ok=True)
 
 
 def _pragmas(connection, _record) -> None:
@@ -272,22 +274,23 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
                 worker.stop()
 
     threads = [threading.Thread(target=run_worker, daemon=True) for _ in range(max(1, jobs))]
-    for t in threads:
-        t.start()
     results = []
-    try:
-        while len(results) < len(students):
-            res = save(course, done.get())
-            results.append(res)
-            if bar:
-                bar.set_postfix_str(f"{res.student}: {res.score:g}/{res.max_score:g}")
-                bar.update(1)
-    finally:
+    with data_limit(course.limits.grader_memory_mb):   # the batch's memory, while it grades
         for t in threads:
-            t.join(timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if bar:
-            bar.close()
+            t.start()
+        try:
+            while len(results) < len(students):
+                res = save(course, done.get())
+                results.append(res)
+                if bar:
+                    bar.set_postfix_str(f"{res.student}: {res.score:g}/{res.max_score:g}")
+                    bar.update(1)
+        finally:
+            for t in threads:
+                t.join(timeout=60)
+            shutil.rmtree(tmp, ignore_errors=True)
+            if bar:
+                bar.close()
     return results
 
 

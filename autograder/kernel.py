@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -88,9 +89,14 @@ class Zygote:
     def __init__(self, root: Path, runs: Path, limits: Limits, *, gpu: bool, preload: list[str]):
         self.root, self.runs = root, runs
         self.limits, self.gpu, self.preload = limits, gpu, preload
-        self.proc = None
+        self.proc = self.log = self._reader = None
         self._waiting: dict[int, asyncio.Future] = {}
         self._ids = iter(range(1, 1 << 62))
+
+    @property
+    def ended(self) -> bool:
+        """Not (or no longer) serving requests."""
+        return self._reader is None or self._reader.done() or self.proc.returncode is not None
 
     async def start(self) -> None:
         env = kernel_env(self.gpu)
@@ -122,6 +128,8 @@ class Zygote:
                 waiter.set_exception(RuntimeError("the grading sandbox ended: " + self._log_tail()))
 
     async def request(self, **message) -> dict:
+        if self.ended:
+            raise RuntimeError("the grading sandbox is not running")
         message["id"] = next(self._ids)
         waiter = asyncio.get_running_loop().create_future()
         self._waiting[message["id"]] = waiter
@@ -132,23 +140,31 @@ class Zygote:
             raise RuntimeError(f"grading sandbox: {reply['error']}")
         return reply
 
-    async def fork(self, name: str, cgroup) -> None:
-        """A kernel on ``runs/name/kernel.json``, in ``cgroup`` before any of its code runs."""
+    async def fork(self, name: str, cgroup) -> int:
+        """A kernel on ``runs/name/kernel.json``, in ``cgroup`` before any of its code runs;
+        the host PID of its sandbox (in the kernel's mount namespace)."""
         reply = await self.request(fork=name)
+        pid = host_pid(reply["pid"], self.host)
         if cgroup is not None:
-            cgroup.add(host_pid(reply["pid"], self.host))
+            cgroup.add(pid)
         await self.request(go=name)
+        return pid
+
+    async def seal(self, name: str) -> None:
+        """Make the run folder of kernel ``name``, which is up, read-only to it."""
+        await self.request(seal=name)
 
     async def close(self) -> None:
         if self.proc and self.proc.returncode is None:
             self.proc.stdin.close()
-            await self._reader
+            if self._reader is not None:
+                await self._reader
             try:
                 await asyncio.wait_for(self.proc.wait(), 10)
             except asyncio.TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
-        if self.proc:
+        if self.log:
             self.log.close()
 
 
@@ -158,6 +174,7 @@ class ZygoteProvisioner(LocalProvisioner):
     zygote = Any()
     name = Unicode()
     cgroup = Any(None)
+    host_pid = None
     _code = None
     _alive = False
 
@@ -166,7 +183,7 @@ class ZygoteProvisioner(LocalProvisioner):
         return self._alive
 
     async def launch_kernel(self, cmd, **kwargs):
-        await self.zygote.fork(self.name, self.cgroup)
+        self.host_pid = await self.zygote.fork(self.name, self.cgroup)
         self._alive = True
         return self.connection_info
 
@@ -270,14 +287,21 @@ def _plain_env(gpu: bool) -> dict:
 
 
 def stderr_tail(run_dir: str | Path, n: int = 400) -> str:
-    """The end of a kernel's stderr (why it died), at most ``n`` characters."""
+    """The end of a kernel's stderr (why it died), at most ``n`` bytes: read only from a
+    regular file, never through a link or from anything else a kernel put in its place."""
     try:
-        with open(Path(run_dir) / "stderr.txt", "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - n))
-            return f.read().decode("utf-8", "replace")
+        fd = os.open(Path(run_dir) / "stderr.txt", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ""
+        return os.pread(fd, n, max(0, info.st_size - n)).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _limit(which, value: int) -> None:
@@ -302,6 +326,7 @@ def main(argv: list[str]) -> None:
             f.write(str(os.getpid()))
     lim = Limits(**spec["limits"])
     _limit(resource.RLIMIT_AS, lim.memory_mb << 20)
+    _limit(resource.RLIMIT_DATA, lim.memory_mb << 20)
     _limit(resource.RLIMIT_CPU, lim.cpu_seconds)
     _limit(resource.RLIMIT_FSIZE, lim.file_mb << 20)
     _limit(resource.RLIMIT_NOFILE, lim.open_files)

@@ -4,24 +4,29 @@ Each worker's fork server (``autograder/zygote.py``) runs in a bubblewrap contai
 (``bwrap_command``) that holds the system (``/usr``), the Python prefix, the venv and the
 ``lrlab`` package, all read-only; a private ``/tmp`` and home folder; its own PID, network
 (loopback only), IPC and UTS namespaces; a minimal ``/dev`` (no GPU unless asked); an empty
-environment but for a few plain settings. Not mounted at all: the repository
-(``solutions/``), the instructor folder (gradebook, submissions, other students), the user's
-home. The only host folder it can write holds the kernels' run folders (connection file, IPC
-sockets, stderr). Each student's kernel is forked from it into namespaces of its own, with
-its own size-limited tmpfs ``/tmp`` and home, its own ``/proc``, and only its own run folder
-(see the zygote); it dies with its grader (``--die-with-parent``, and ``PR_SET_PDEATHSIG``).
+environment but for a few plain settings; its root and ``/dev`` read-only. Not mounted at
+all: the repository (``solutions/``), the instructor folder (gradebook, submissions, other
+students), the user's home. The only host folder it can write holds the kernels' run folders
+(connection file, IPC sockets, stderr). Each student's kernel is forked from it into
+namespaces of its own, with its own size- and inode-limited tmpfs wherever it may write
+(``/tmp``, home, ``/dev/shm``), its own ``/proc`` and ``/dev/pts``, and only its own run
+folder, read-only to it once it is up (see the zygote); it dies with its grader
+(``--die-with-parent``, and ``PR_SET_PDEATHSIG``).
 
 Limits for the whole student (``Cgroup``): memory and number of processes, in a cgroup of
 their own where the machine lets the grader make one (cgroup v2 with a delegated subtree, or
 v1 with writable ``memory`` and ``pids`` hierarchies, e.g. as root); per process, always:
-address space, CPU seconds, file size and open files (``autograder.kernel``).
+address space, CPU seconds, file size and open files (``autograder.kernel``). The grader's
+own processes, the batch and its workers, have a data limit too (``data_limit``).
 """
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +53,8 @@ class Limits:
     open_files: int = 256
     scratch_mb: int = 256        # the home folder (the notebook's working folder), a tmpfs
     tmp_mb: int = 256            # /tmp, a tmpfs
+    files: int = 10_000          # files and folders in each tmpfs of a kernel
+    grader_memory_mb: int = 2048  # data of the batch and of each worker: 3x a worker's peak
 
 
 def problem() -> str | None:
@@ -70,6 +77,20 @@ def problem() -> str | None:
                 "disabled (sysctl kernel.unprivileged_userns_clone=1, or AppArmor's "
                 "kernel.apparmor_restrict_unprivileged_userns) or the container forbids them")
     return None
+
+
+@contextmanager
+def data_limit(mb: int):
+    """This process's data (heap and private mappings: RLIMIT_DATA) limited to ``mb`` MiB while
+    the block runs. Only the soft limit: what it starts may set its own (a kernel does)."""
+    before = resource.getrlimit(resource.RLIMIT_DATA)
+    hard = before[1]
+    resource.setrlimit(resource.RLIMIT_DATA,
+                       (mb << 20 if hard == resource.RLIM_INFINITY else min(mb << 20, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, before)
 
 
 def bwrap_version() -> str:
@@ -138,6 +159,7 @@ def bwrap_command(run_dir: Path, limits: Limits, env: dict, roots: list[str], *,
     if gpu:
         for dev in _gpu_devices():
             cmd += ["--dev-bind", dev, dev]
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]    # nothing there for a kernel to leave
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return cmd + ["--"]

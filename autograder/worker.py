@@ -2,7 +2,8 @@
 
 No student code runs in this process: each student's notebook runs in a fresh sandboxed
 kernel, forked one student ahead by the worker's zygote (``autograder.kernel``), which imported
-the assignment's modules once; used once, then killed with everything it started. Per notebook:
+the assignment's modules once; used once, then killed with everything it started. A kernel
+that does not start is started again once; then that student alone is not graded. Per notebook:
 
 1. read the submission (size-limited, valid nbformat) and compare its test and read-only cells
    with the instructor's (``scan.integrity``);
@@ -34,7 +35,7 @@ from .course import Course
 from .execute import CUT_MARK, GradingClient
 from .kernel import GradingKernelManager, Zygote, short_folder, stderr_tail
 from .record import GRADED, Result
-from .sandbox import Cgroup, Limits
+from .sandbox import HOME, Cgroup, Limits
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 
@@ -53,6 +54,22 @@ class Kernel:
             return "the student's process limit"
         tail = stderr_tail(self.run_dir).strip().splitlines()
         return tail[-1][:160] if tail else "os._exit, a crash or a limit"
+
+    def filled(self) -> list[str]:
+        """The places of its own that the kernel, still running, filled (less than 1 MiB or no
+        file left), seen through the mounts of its sandbox; none without a sandbox."""
+        pid = getattr(self.km.provisioner, "host_pid", None)
+        if pid is None:
+            return []
+        full = []
+        for place, name in (("/tmp", "/tmp"), (HOME, "home folder"), ("/dev/shm", "/dev/shm")):
+            try:
+                fs = os.statvfs(f"/proc/{pid}/root{place}")
+            except OSError:       # the sandbox is gone
+                continue
+            if fs.f_bavail * fs.f_frsize < 1 << 20 or fs.f_favail == 0:
+                full.append(name)
+        return full
 
     async def close(self) -> None:
         if self.kc is not None:
@@ -99,7 +116,9 @@ class KernelPool:
             kernel.kc.allow_stdin = False
             kernel.kc.start_channels()
             await kernel.kc.wait_for_ready(timeout=60)
-            if self.zygote is None:      # an ordinary kernel imports what the zygote would have
+            if self.zygote is not None:      # its sockets are bound: nothing more to write there
+                await self.zygote.seal(name)
+            else:                            # an ordinary kernel imports what the zygote would have
                 code = (f"import importlib as _i\nfor _m in {self.preload!r}:\n    try:\n"
                         "        _i.import_module(_m)\n    except Exception:\n        pass\ndel _i, _m")
                 await kernel.kc.execute_interactive(code, silent=True, store_history=False, timeout=120)
@@ -109,11 +128,28 @@ class KernelPool:
         return kernel
 
     async def take(self) -> Kernel:
+        """A fresh kernel, started while the previous student ran. One that did not start, or
+        died meanwhile, is started again (by a new zygote if the old one ended); a second
+        failure is raised: it costs this student, never the next one."""
         task = self._next or asyncio.ensure_future(self._start())
         self._next = asyncio.ensure_future(self._start())
-        return await task
+        try:
+            kernel = await task
+            if await _alive(kernel):
+                return kernel
+            await kernel.close()
+        except Exception:  # noqa: BLE001 - started again below
+            pass
+        if self.zygote is not None and self.zygote.ended:
+            await self._discard_next()
+            await self.zygote.close()
+            self.zygote = Zygote(self.zygote.root, self.runs, self.limits, gpu=self.gpu,
+                                 preload=self.preload)
+            await self.zygote.start()
+            self._next = asyncio.ensure_future(self._start())
+        return await self._start()
 
-    async def close(self) -> None:
+    async def _discard_next(self) -> None:
         if self._next is not None:
             try:
                 kernel = await self._next
@@ -121,6 +157,9 @@ class KernelPool:
             except BaseException:  # noqa: BLE001
                 pass
             self._next = None
+
+    async def close(self) -> None:
+        await self._discard_next()
         if self.zygote is not None:
             await self.zygote.close()
         shutil.rmtree(self.runs, ignore_errors=True)
@@ -298,11 +337,15 @@ class Worker:
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if gid in tests:
                 cell.source = tests[gid].kernel_source
-        kernel = await self.pool.take()
+        try:
+            kernel = await self.pool.take()
+        except Exception as e:  # noqa: BLE001 - twice: this student is not graded, say why
+            return f"the grading kernel did not start ({type(e).__name__}: {e}): not graded"[:300]
         res.timings["kernel_ready"] = res.timings.get("kernel_ready", 0) + time.monotonic() - t
         t = time.monotonic()
         client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
-                               max_output=self.course.max_output_bytes, resources=resources)
+                               max_output=self.course.max_output_bytes,
+                               max_total=self.course.max_output_total, resources=resources)
         client.kc = kernel.kc            # connected while the previous student ran
         why = ""
         try:
@@ -320,6 +363,8 @@ class Worker:
         finally:
             if kernel.cgroup and kernel.cgroup.out_of_memory() and not why:
                 res.flags.append(f"the student's memory limit was hit ({name}.ipynb)")
+            if not why:
+                res.flags += [f"filled its {place} ({name}.ipynb)" for place in kernel.filled()]
             await kernel.close()
         res.timings["run"] = res.timings.get("run", 0) + time.monotonic() - t
         if why:

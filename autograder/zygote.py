@@ -5,33 +5,42 @@ It runs inside the worker's bubblewrap sandbox (``autograder.kernel.Zygote`` sta
 plain script: it imports nothing of the autograder) and never runs student code itself. Per
 student (a ``{"fork": NAME}`` line on stdin), a child:
 
-1. closes every inherited file descriptor (the zygote's pipes to the worker among them);
+1. closes every inherited file descriptor (the zygote's pipes to the worker among them) and
+   leaves the zygote's working folder;
 2. unshares new user, mount, network, IPC, UTS and PID namespaces (Linux, no privilege: the
    sandbox is already a user namespace), maps its own uid;
-3. mounts its own size-limited tmpfs on ``/tmp``, ``/dev/shm`` and the home folder, and a tmpfs over the
-   folder of run folders, with only its own (``runs/NAME``) bound back at its path;
+3. mounts a size- and inode-limited tmpfs of its own on every place it may write: ``/tmp``,
+   the home folder, ``/dev/shm``, and a devpts of its own on ``/dev/pts``; a read-only tmpfs
+   over the folder of run folders, with only its own (``runs/NAME``) bound back at its path.
+   Everything else (the root, ``/dev``, the system and the venv) is the sandbox's, read-only;
 4. waits until the worker has put it in the student's cgroup, then forks the namespace's
    init (PID 1): it mounts a fresh ``/proc`` (only the namespace's processes), forbids further
    user namespaces, drops every capability and sets no-new-privileges, forks the kernel
    (PID 2) and reaps orphans; the kernel takes its own session, the per-process limits and a
-   clean environment, and starts ipykernel on the connection file in ``runs/NAME`` (IPC).
+   clean environment, and starts ipykernel on the connection file in ``runs/NAME`` (IPC);
+5. once the kernel is up (it has bound its sockets, before any student code), makes its run
+   folder read-only when the worker asks (``{"seal": NAME}``): from then on the kernel cannot
+   write there, nor replace a socket or its stderr file with a link (it keeps writing to the
+   stderr file it was given, at most its file size limit).
 
 Every mount the kernel inherits is locked by the kernel (Linux) in its less privileged
-namespace: it cannot be unmounted to reveal what is underneath. When the child dies (killed
-by the worker, or the zygote goes), the kernel and everything it started die with it.
+namespace, and the kernel has no capability in its own: it can neither unmount nor remount
+anything. When the child dies (killed by the worker, or the zygote goes), the kernel and
+everything it started die with it, and with them every tmpfs of theirs.
 """
 import ctypes
 import json
 import os
 import resource
+import select
 import signal
+import socket
 import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 LIBC = ctypes.CDLL(None, use_errno=True)
 
@@ -67,8 +76,19 @@ def _limit(which, value: int) -> None:
         resource.setrlimit(which, (value, value))
 
 
+def _tmpfs(path: str, mb: int, files: int, mode: str, flags: int = MS_NOSUID | MS_NODEV) -> None:
+    _mount("tmpfs", path, "tmpfs", flags, f"size={mb}m,nr_inodes={files},mode={mode}")
+
+
+def _read_only(path: str, flags: int = MS_NOSUID | MS_NODEV) -> None:
+    """Make the mount at ``path`` read-only in this mount namespace (``flags``: those it keeps)."""
+    _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | flags)
+
+
 def _isolate(spec: dict, name: str) -> None:
-    """In the child: new namespaces, private tmpfs, only its own run folder."""
+    """In the child: new namespaces, a tmpfs of its own for every place it may write, only its
+    own run folder."""
+    os.chdir("/")                        # the zygote's folders are not reachable through it
     uid, gid = os.getuid(), os.getgid()
     _ok(LIBC.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
                      | CLONE_NEWPID), "unshare")
@@ -79,30 +99,37 @@ def _isolate(spec: dict, name: str) -> None:
     with open("/proc/self/gid_map", "w") as f:
         f.write(f"{gid} {gid} 1")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    lim, home = spec["limits"], spec["home"]
-    runs, own = spec["runs"], os.path.join(spec["runs"], name)
-    # folders under /tmp that the kernel needs (its run folder; a venv or a clone under /tmp,
-    # read-only) are put aside in the sandbox's home while a new /tmp is mounted, then put back
-    keep = [(own, False)] + [(root, True) for root in spec["keep"]]
-    stashes = []
-    for i, (path, _) in enumerate(keep):
-        stash = os.path.join(home, f".keep-{name}-{i}")
-        os.mkdir(stash)
-        _mount(path, stash, None, MS_BIND | MS_REC)
-        stashes.append(stash)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['tmp_mb']}m,mode=1777")
-    if os.path.isdir("/dev/shm"):              # shared memory too: the sandbox's is every kernel's
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-    os.makedirs(runs, exist_ok=True)            # the runs folder may have been under /tmp
-    _mount("tmpfs", runs, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=755")
-    for (path, read_only), stash in zip(keep, stashes):
+    lim, runs = spec["limits"], spec["runs"]
+    own = os.path.join(runs, name)
+    # what the new tmpfs hide and the kernel needs (its run folder; a venv or a clone under
+    # /tmp, read-only) is held by a descriptor meanwhile, then bound back at its path
+    keep = [(os.open(path, os.O_PATH), path, read_only)
+            for path, read_only in [(own, False)] + [(root, True) for root in spec["keep"]]]
+    _tmpfs("/tmp", lim["tmp_mb"], lim["files"], "1777")
+    _tmpfs(spec["home"], lim["scratch_mb"], lim["files"], "755")
+    _tmpfs("/dev/shm", 64, lim["files"], "1777")
+    _mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+           "newinstance,ptmxmode=0666,mode=620")
+    os.makedirs(runs, exist_ok=True)     # the runs folder may have been under /tmp
+    _tmpfs(runs, 1, 8, "755", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for fd, path, read_only in keep:
         os.makedirs(path, exist_ok=True)
-        _mount(stash, path, None, MS_BIND | MS_REC)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
         if read_only:
-            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-        _ok(LIBC.umount2(stash.encode(), MNT_DETACH), "umount")
-        os.rmdir(stash)
-    _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={lim['scratch_mb']}m,mode=755")
+            _read_only(path)
+        os.close(fd)
+    _read_only(runs, MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _seal(spec: dict, name: str, gate: int, init: int) -> None:
+    """Wait for the worker's word that the kernel is up, then make its run folder read-only
+    and say so on ``gate``; return at once if the kernel ends first."""
+    pidfd = os.pidfd_open(init)
+    ready, _, _ = select.select([gate, pidfd], [], [])
+    os.close(pidfd)
+    if gate in ready and os.read(gate, 1) == b"s":
+        _read_only(os.path.join(spec["runs"], name))
+        os.write(gate, b"s")
 
 
 def _confine() -> None:
@@ -131,6 +158,7 @@ def _become_kernel(spec: dict, name: str) -> None:
     os.setsid()
     lim = spec["limits"]
     _limit(resource.RLIMIT_AS, lim["memory_mb"] << 20)
+    _limit(resource.RLIMIT_DATA, lim["memory_mb"] << 20)     # not the worker's own
     _limit(resource.RLIMIT_CPU, lim["cpu_seconds"])
     _limit(resource.RLIMIT_FSIZE, lim["file_mb"] << 20)
     _limit(resource.RLIMIT_NOFILE, lim["open_files"])
@@ -146,26 +174,28 @@ def _become_kernel(spec: dict, name: str) -> None:
     os._exit(0)
 
 
-def _child(spec: dict, name: str, go: int) -> None:
-    """The forked child: isolate, wait for the worker's go, start the namespace's init."""
+def _child(spec: dict, name: str, gate: int) -> None:
+    """The forked child: isolate, wait for the worker's go, start the namespace's init, seal
+    the run folder once the kernel is up."""
     try:
         LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
         stderr = os.open(os.path.join(spec["runs"], name, "stderr.txt"),
-                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         null = os.open("/dev/null", os.O_RDWR)
         for fd, target in ((0, null), (1, null), (2, stderr)):
             os.dup2(target, fd)
-        os.closerange(3, go)
-        os.closerange(go + 1, 65536)
+        os.closerange(3, gate)
+        os.closerange(gate + 1, 65536)
         _isolate(spec, name)
-        if os.read(go, 1) != b"g":       # the worker put this process in the student's cgroup
+        if os.read(gate, 1) != b"g":       # the worker put this process in the student's cgroup
             os._exit(1)
-        os.close(go)
         init = os.fork()
         if init == 0:
+            os.close(gate)
             LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             _init(spec, name)
+        _seal(spec, name, gate, init)
         _, status = os.waitpid(init, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     except BaseException as e:  # noqa: BLE001 - say why on the run folder's stderr, then go
@@ -188,6 +218,8 @@ def check(spec: dict) -> None:
             if init == 0:
                 _confine()
                 os._exit(0)
+            os.close(os.pidfd_open(init))        # what sealing the run folder needs
+            _read_only(os.path.join(spec["runs"], name))
             os._exit(os.waitstatus_to_exitcode(os.waitpid(init, 0)[1]) and 71)
         except BaseException as e:  # noqa: BLE001
             print(f"{type(e).__name__}: {e}", flush=True)
@@ -217,16 +249,29 @@ def main() -> None:
             if _threads() != 1:                   # forking a multi-threaded process is unsafe
                 reply["error"] = f"the zygote has {_threads()} threads"
             else:
-                read, write = os.pipe()
+                ours, theirs = (sock.detach() for sock in socket.socketpair())
                 pid = os.fork()
                 if pid == 0:
-                    os.close(write)
-                    _child(spec, name, read)
-                os.close(read)
-                children[name], gates[name] = pid, write
+                    os.close(ours)
+                    _child(spec, name, theirs)
+                os.close(theirs)
+                children[name], gates[name] = pid, ours
                 reply["pid"] = pid
         elif "go" in request:
-            os.write(gates.pop(request["go"]), b"g")
+            try:
+                os.write(gates[request["go"]], b"g")
+            except OSError:                  # the child is gone
+                reply["error"] = "the kernel's sandbox ended before it started"
+        elif "seal" in request:              # the child says when the run folder is read-only
+            gate = gates.pop(request["seal"])
+            try:
+                os.write(gate, b"s")
+                sealed = os.read(gate, 1) == b"s"
+            except OSError:
+                sealed = False
+            if not sealed:
+                reply["error"] = "the kernel ended before its run folder was made read-only"
+            os.close(gate)
         elif "poll" in request:
             pid, reply["code"] = children.get(request["poll"]), 0
             if pid is not None:

@@ -259,6 +259,196 @@ def test_the_grader_stays_bounded_on_a_200_mb_message(attacked):
     assert any("output too large" in f for f in result["flags"])
 
 
+# --- one worker, one student after another ----------------------------------------------------
+# Each attacker's own cell, after its (correct) answer; every student of the batch is graded by
+# the same worker, so by kernels of the same zygote.
+RUNS = "os.path.dirname(os.path.dirname(get_connection_file()))"
+PLANTED = ["/planted", "/etc/planted", "/dev/planted", "/dev/shm/planted", "/proc/1/cwd/planted",
+           "/home/planted", "/home/student/planted", "/tmp/planted"]
+PLANTS = f'''# leave files wherever the next students of this worker could find them, and block the
+# folders the zygote made for later kernels
+import os
+from ipykernel.connect import get_connection_file
+blocks = [f"/proc/1/cwd/.keep-k{{i}}-0" for i in range(99)]
+for path in {PLANTED!r} + [{RUNS} + "/planted"] + blocks:
+    try:
+        with open(path, "w") as f:
+            f.write("x" * (1 << 20))
+    except OSError:
+        pass'''
+LOOKS = f'''# an honest student's cell that looks around
+import os
+from ipykernel.connect import get_connection_file
+print("LEFT", [p for p in {PLANTED!r} + [{RUNS} + "/planted"] if os.path.exists(p)])'''
+FILLS = '''# fill /tmp (its size), the home folder (its files) and the run folder (the host's disk)
+import os
+from ipykernel.connect import get_connection_file
+for i in range(40):
+    try:
+        with open(f"/tmp/blob{i}", "wb") as f:
+            f.write(b"x" * (8 << 20))
+    except OSError:
+        break
+for i in range(20_000):
+    try:
+        open(f"f{i}", "w").close()
+    except OSError:
+        break
+try:
+    with open(os.path.join(os.path.dirname(get_connection_file()), "blob"), "wb") as f:
+        f.write(b"x" * (8 << 20))
+    print("RUN wrote")
+except OSError as e:
+    print("RUN", type(e).__name__)'''
+LINKS_STDERR = '''# make the grader read a file of the host as this kernel's last words, then die
+import os
+from ipykernel.connect import get_connection_file
+stderr = os.path.join(os.path.dirname(get_connection_file()), "stderr.txt")
+try:
+    os.unlink(stderr)
+    os.symlink(SECRET, stderr)
+except OSError:
+    pass
+os._exit(1)'''
+HUGE_METADATA = '''# sixty outputs of 4 MB metadata each (data of one character)
+from IPython.display import display
+meta = {"x": "y" * (4 << 20)}
+for _ in range(60):
+    display({"text/plain": "."}, metadata=meta, raw=True)'''
+UPDATES_DISPLAYS = '''# twenty outputs that share a display id, then two updates: a small one, a 4 MB one
+from IPython.display import display, update_display
+for _ in range(20):
+    display({"text/plain": "first"}, raw=True, display_id="d")
+update_display({"text/plain": "second"}, raw=True, display_id="d")
+update_display({"text/plain": "y" * (4 << 20)}, raw=True, display_id="d")'''
+
+
+@pytest.fixture(scope="module")
+def neighbours(tmp_path_factory):
+    """Attackers and honest students in turn, graded in one batch by one worker (-j 1)."""
+    from autograder.samplekit import Kit, insert_after
+    import nbformat
+
+    work = tmp_path_factory.mktemp("neighbours")
+    secret = work / "secret.txt"
+    secret.write_text(f"host secret {os.urandom(8).hex()}\n")
+    cells = {"plants": PLANTS, "looks": LOOKS, "fills": FILLS,
+             "links_stderr": LINKS_STDERR.replace("SECRET", repr(str(secret))),
+             "huge_metadata": HUGE_METADATA, "updates_displays": UPDATES_DISPLAYS}
+    order = ["v1", "plants", "looks", "v2", "fills", "v3", "links_stderr", "v4", "huge_metadata",
+             "v5", "updates_displays", "v6"]
+    downloads, course = work / "downloads", work / "course"
+    downloads.mkdir()
+    kit = Kit(A)
+    for student in order:
+        nb = kit.solved()
+        if student in cells:
+            insert_after(nb, "make-optimizer", cells[student])
+        nbformat.write(nb, downloads / f"{student}.ipynb")
+    assert _cli("collect", A, downloads, "--instructor", course, cwd=work).returncode == 0
+    args = ["grade", A, "--instructor", course, "--quiet", "-j", "1", "--timeout", "10"]
+    for s in order:
+        args += ["--student", s]
+    r = _cli(*args, cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    def result(student: str) -> dict:
+        return json.loads((course / "flags" / A / f"{student}.json").read_text())
+
+    def printed(student: str) -> str:
+        nb = nbformat.read(course / "autograded" / student / A / f"{A}.ipynb", as_version=4)
+        return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+    return {"course": course, "secret": secret.read_text().strip(), "result": result,
+            "printed": printed}
+
+
+def test_honest_students_between_attackers_are_graded_in_full(neighbours):
+    for student in ("v1", "looks", "v2", "v3", "v4", "v5", "v6"):
+        res = neighbours["result"](student)
+        assert (res["score"], res["status"], res["flags"]) == (14, "graded", []), (student, res)
+
+
+def test_nothing_a_kernel_leaves_reaches_the_next_kernel_of_its_worker(neighbours):
+    res = neighbours["result"]("plants")
+    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert "LEFT []" in neighbours["printed"]("looks")
+
+
+def test_a_kernel_that_fills_its_space_is_flagged_and_the_run_folder_is_read_only(neighbours):
+    res = neighbours["result"]("fills")
+    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert any(f.startswith("filled its /tmp") for f in res["flags"]), res["flags"]
+    assert any(f.startswith("filled its home folder") for f in res["flags"]), res["flags"]
+    assert "RUN OSError" in neighbours["printed"]("fills")
+
+
+def test_a_symlinked_stderr_is_not_followed(neighbours, tmp_path):
+    from autograder.kernel import stderr_tail
+
+    res = neighbours["result"]("links_stderr")
+    assert res["status"] != "graded" and any("kernel died" in f for f in res["flags"]), res
+    assert neighbours["secret"] not in json.dumps(res)
+    secret = tmp_path / "secret"
+    secret.write_text("host secret\n")
+    (tmp_path / "link").mkdir()
+    (tmp_path / "link" / "stderr.txt").symlink_to(secret)
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "stderr.txt")        # opened without waiting for a writer
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "stderr.txt").write_text("x" * 1000 + "last words\n")
+    assert stderr_tail(tmp_path / "link") == stderr_tail(tmp_path / "fifo") == ""
+    assert stderr_tail(tmp_path / "file", 20) == "x" * 9 + "last words\n"
+
+
+def test_huge_metadata_and_display_updates_are_cut_and_the_worker_stays_bounded(neighbours):
+    for student in ("huge_metadata", "updates_displays"):
+        res = neighbours["result"](student)
+        assert (res["score"], res["status"]) == (14, "graded"), res
+        assert any(f.startswith("huge output cut") for f in res["flags"]), res["flags"]
+        assert res["timings"]["grader_peak_mb"] < 1024, res["timings"]
+        notebook = neighbours["course"] / "autograded" / student / A / f"{A}.ipynb"
+        assert notebook.stat().st_size < 1 << 20, notebook.stat().st_size
+    printed = neighbours["printed"]("updates_displays")
+    assert "second" not in printed and "yyyy" not in printed     # updates are ignored
+
+
+def test_a_kernel_that_does_not_start_costs_its_own_student_only(tmp_path, monkeypatch):
+    """The zygote ends between two students (as any failed start): the next take() starts a
+    new one. When that fails too, take() raises (the worker grades that student "not graded",
+    with the cause), and the student after gets a working kernel."""
+    from autograder.sandbox import Limits
+    from autograder.worker import KernelPool
+
+    async def answer(kernel) -> str:
+        lines = []
+        await kernel.kc.execute_interactive("print(6 * 7)", timeout=60, output_hook=lambda m:
+                                            lines.append(m["content"].get("text", "")))
+        await kernel.close()
+        return "".join(lines).strip()
+
+    async def run() -> list:
+        pool = KernelPool(tmp_path, Limits(), sandbox=True, gpu=False, preload=[])
+        await pool.open()
+        seen = []
+        try:
+            seen.append(await answer(await pool.take()))
+            for hide_bwrap in (False, True, False):
+                pool.zygote.proc.kill()
+                await pool.zygote.proc.wait()
+                if hide_bwrap:
+                    monkeypatch.setenv("PATH", str(tmp_path))
+                    with pytest.raises(Exception, match="bwrap"):
+                        await pool.take()
+                    monkeypatch.undo()
+                seen.append(await answer(await pool.take()))
+        finally:
+            await pool.close()
+        return seen
+
+    assert asyncio.run(run()) == ["42"] * 4
+
+
 # --- tamper evidence ------------------------------------------------------------------------------
 def test_export_flags_a_gradebook_or_record_that_grading_did_not_produce(attacked, tmp_path):
     course = tmp_path / "course"
