@@ -13,9 +13,11 @@ namespaces of its own, with its own size- and inode-limited tmpfs wherever it ma
 folder, read-only to it once it is up (see the zygote); it dies with its grader
 (``--die-with-parent``, and ``PR_SET_PDEATHSIG``).
 
-Limits for the whole student (``Cgroup``): memory and number of processes, in a cgroup of
-their own where the machine lets the grader make one (cgroup v2 with a delegated subtree, or
-v1 with writable ``memory`` and ``pids`` hierarchies, e.g. as root); per process, always:
+Limits for the whole student (``Cgroup``): memory and number of processes, and a CPU cap where
+the ``cpu`` controller is there too (one CPU: threads or processes that spin cannot take the
+other workers' cores), in a cgroup of their own where the machine lets the grader make one
+(cgroup v2 with a delegated subtree, or v1 with writable ``memory`` and ``pids`` hierarchies,
+e.g. as root); per process, always:
 address space, CPU seconds, file size and open files (``autograder.kernel``). The grader's
 own processes, the batch and its workers, have a data limit too (``data_limit``).
 """
@@ -48,6 +50,7 @@ class Limits:
     memory_mb: int = 2048        # address space of each process (a big allocation: MemoryError)
     student_memory_mb: int = 3072  # all of the student's processes and tmpfs pages (cgroup)
     processes: int = 64          # processes and threads of the student (cgroup, or RLIMIT_NPROC)
+    cpus: float = 1.0            # CPUs all of the student's processes may use at once (cgroup)
     cpu_seconds: int = 600       # CPU time of each process
     file_mb: int = 64            # largest file a process may write
     open_files: int = 256
@@ -179,8 +182,11 @@ def _own_cgroups() -> dict[str, str]:
     return out
 
 
+PERIOD_US = 100_000          # the CPU cap's period
+
+
 class Cgroup:
-    """One student's cgroup(s): memory and process limits for everything the kernel starts.
+    """One student's cgroup(s): memory, process and CPU limits for everything the kernel starts.
 
     ``Cgroup.create(name, limits)`` returns None where the grader cannot make one; then only
     the per-process limits apply (and RLIMIT_NPROC, which Linux does not enforce for root)."""
@@ -202,6 +208,8 @@ class Cgroup:
                     (d / "memory.max").write_text(str(limits.student_memory_mb << 20))
                     (d / "memory.swap.max").write_text("0") if (d / "memory.swap.max").exists() else None
                     (d / "pids.max").write_text(str(limits.processes))
+                    if "cpu" in enabled:
+                        (d / "cpu.max").write_text(f"{round(limits.cpus * PERIOD_US)} {PERIOD_US}")
                     return cls([d], 2)
             except OSError:
                 pass
@@ -217,10 +225,18 @@ class Cgroup:
                 dirs.append(d)
                 for f, v in files.items():
                     (d / f).write_text(str(v))
-            return cls(dirs, 1)
         except OSError:
             cls(dirs, 1).remove()
             return None
+        try:                             # the CPU cap, where the cpu hierarchy is writable too
+            d = base / "cpu" / own["cpu"].lstrip("/") / name
+            d.mkdir()
+            dirs.append(d)
+            (d / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+            (d / "cpu.cfs_quota_us").write_text(str(round(limits.cpus * PERIOD_US)))
+        except (KeyError, OSError):
+            pass
+        return cls(dirs, 1)
 
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
@@ -303,7 +319,7 @@ def remove_cgroups(prefix: str) -> None:
     own = _own_cgroups()
     base = Path("/sys/fs/cgroup")
     parents = [base / own.get("", "/").lstrip("/")] + [base / c / own[c].lstrip("/")
-                                                       for c in ("memory", "pids") if c in own]
+                                                       for c in ("memory", "pids", "cpu") if c in own]
     for parent in parents:
         try:
             found = [d for d in parent.iterdir() if d.is_dir() and d.name.startswith(prefix)]
@@ -316,8 +332,8 @@ def remove_cgroups(prefix: str) -> None:
 
 def describe(limits: Limits, cgroups: bool | None) -> str:
     """One line for the grade command: what the sandbox enforces here."""
-    whole = (f"per student {limits.student_memory_mb} MiB memory and {limits.processes} processes "
-             f"(cgroup)" if cgroups else
+    whole = (f"per student {limits.student_memory_mb} MiB memory, {limits.processes} processes "
+             f"and {limits.cpus:g} CPU (cgroup)" if cgroups else
              "no cgroup here: per-process limits only (memory, CPU, file size)")
     return (f"sandbox: {bwrap_version()}; no network, own PIDs, read-only system, "
             f"{limits.scratch_mb} MiB scratch + {limits.tmp_mb} MiB /tmp; "

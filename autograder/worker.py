@@ -13,7 +13,9 @@ that does not start is started again once; then that student alone is not graded
    (``execute.GradingClient``: cell timeout, bounded output);
 4. each test judged here by the instructor's check on the probe's plain data
    (``probes.judge``) and given outputs that score as the verdict says (``probes.apply``);
-5. the autograded notebook written; flags for timeouts, memory errors, cut output, tampering.
+5. the autograded notebook written; flags for timeouts, memory errors, cut output, tampering,
+   and for a run far slower than the instructor's own notebook on the same worker (timed by
+   this process, run once per worker when a student's run first takes long).
 
 The batch (``autograder.grade``) talks to a worker over stdin/stdout, one JSON line per student,
 and alone writes the gradebook and the ledger.
@@ -38,6 +40,9 @@ from .record import GRADED, Result
 from .sandbox import HOME, Cgroup, Limits
 
 MAX_NOTEBOOK_BYTES = 20 << 20
+# A run is flagged slow past SLOW_FACTOR x the instructor's notebook on this worker, and past
+# SLOW_FLOOR_S in all (a flag asks the instructor to look; it takes no points).
+SLOW_FACTOR, SLOW_FLOOR_S = 5, 30
 
 
 class Kernel:
@@ -243,6 +248,7 @@ class Worker:
         # judges import these (and a first optimizer imports torch._dynamo): load them once
         import lrlab.groups, lrlab.models, lrlab.quiz, torch._dynamo  # noqa: F401,E401
         self.budget = course.time_budget(self.source)
+        self._reference: dict[str, float | None] = {}     # seconds of the instructor's notebook
 
     async def close(self) -> None:
         await self.pool.close()
@@ -366,9 +372,15 @@ class Worker:
             if not why:
                 res.flags += [f"filled its {place} ({name}.ipynb)" for place in kernel.filled()]
             await kernel.close()
-        res.timings["run"] = res.timings.get("run", 0) + time.monotonic() - t
+        seconds = time.monotonic() - t
+        res.timings["run"] = res.timings.get("run", 0) + seconds
         if why:
             return why
+        if seconds > SLOW_FLOOR_S:
+            reference = await self._reference_seconds(name)
+            if reference is not None and seconds > SLOW_FACTOR * reference:
+                res.flags.append(f"slow: {name}.ipynb ran {seconds:.0f} s, the instructor's "
+                                 f"notebook {reference:.1f} s on the same grader")
         t = time.monotonic()
         for cell in nb.cells:
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -382,6 +394,37 @@ class Worker:
         nbformat.write(nb, out_dir / f"{name}.ipynb")
         res.timings["judge"] = res.timings.get("judge", 0) + time.monotonic() - t
         return ""
+
+
+    async def _reference_seconds(self, name: str) -> float | None:
+        """Seconds the instructor's own notebook (its probes, no judging) takes to run in a
+        kernel of this worker, timed here; measured once, None if it could not run."""
+        if name not in self._reference:
+            import copy
+            nb = copy.deepcopy(self.source[name])
+            for cell in nb.cells:
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                if gid in self.tests[name]:
+                    cell.source = self.tests[name][gid].kernel_source
+            self._reference[name] = None
+            try:
+                kernel = await self.pool.take()
+            except Exception:  # noqa: BLE001 - no reference: no slow flag
+                return None
+            client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
+                                   max_output=self.course.max_output_bytes,
+                                   max_total=self.course.max_output_total,
+                                   resources=self._resources(name, "_reference"))
+            client.kc = kernel.kc
+            t = time.monotonic()
+            try:
+                await asyncio.wait_for(client.async_execute(), self.budget)
+                self._reference[name] = time.monotonic() - t
+            except Exception:  # noqa: BLE001
+                pass
+            finally:
+                await kernel.close()
+        return self._reference[name]
 
 
 def _peak_mb() -> float:

@@ -336,7 +336,7 @@ def neighbours(tmp_path_factory):
              "links_stderr": LINKS_STDERR.replace("SECRET", repr(str(secret))),
              "huge_metadata": HUGE_METADATA, "updates_displays": UPDATES_DISPLAYS}
     order = ["v1", "plants", "looks", "v2", "fills", "v3", "links_stderr", "v4", "huge_metadata",
-             "v5", "updates_displays", "v6"]
+             "v5", "updates_displays", "v6", "sleeps", "v7"]
     downloads, course = work / "downloads", work / "course"
     downloads.mkdir()
     kit = Kit(A)
@@ -344,6 +344,9 @@ def neighbours(tmp_path_factory):
         nb = kit.solved()
         if student in cells:
             insert_after(nb, "make-optimizer", cells[student])
+        if student == "sleeps":          # right answers, each of four cells just under the timeout
+            for k in range(4):
+                insert_after(nb, "make-optimizer", f"import time\ntime.sleep(9)  # {k + 1} of 4")
         nbformat.write(nb, downloads / f"{student}.ipynb")
     assert _cli("collect", A, downloads, "--instructor", course, cwd=work).returncode == 0
     args = ["grade", A, "--instructor", course, "--quiet", "-j", "1", "--timeout", "10"]
@@ -364,7 +367,7 @@ def neighbours(tmp_path_factory):
 
 
 def test_honest_students_between_attackers_are_graded_in_full(neighbours):
-    for student in ("v1", "looks", "v2", "v3", "v4", "v5", "v6"):
+    for student in ("v1", "looks", "v2", "v3", "v4", "v5", "v6", "v7"):
         res = neighbours["result"](student)
         assert (res["score"], res["status"], res["flags"]) == (14, "graded", []), (student, res)
 
@@ -477,3 +480,50 @@ def test_export_flags_a_gradebook_or_record_that_grading_did_not_produce(attacke
     ledger.write_text("\n".join(lines) + "\n")
     assert _cli("export", "--instructor", course, cwd=tmp_path).returncode == 0
     assert "does not follow the line before" in (course / "grades.csv").read_text()
+
+
+
+def _cpu_seconds(pids) -> float:
+    """User + system CPU time the processes have used so far (/proc/PID/stat)."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_students_processes_share_one_cpu():
+    """The student's cgroup caps its processes together at one CPU: two that spin get about one
+    core's time between them, not two."""
+    import subprocess
+
+    from autograder.sandbox import PERIOD_US, Cgroup, Limits
+
+    cgroup = Cgroup.create(f"lrlab-test-{os.getpid()}", Limits())
+    if cgroup is None:
+        pytest.skip("no cgroup can be made here")
+    caps = [f for d in cgroup.dirs for f in (d / "cpu.cfs_quota_us", d / "cpu.max") if f.exists()]
+    if not caps:
+        cgroup.remove()
+        pytest.skip("no cpu controller for the grader here")
+    spin = "import time\nend = time.process_time() + 60\nwhile time.process_time() < end: pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        assert caps[0].read_text().split()[0] == str(PERIOD_US)   # one CPU's worth per period
+        for p in procs:
+            cgroup.add(p.pid)
+        start, before = time.monotonic(), _cpu_seconds(p.pid for p in procs)
+        time.sleep(3)
+        used, wall = _cpu_seconds(p.pid for p in procs) - before, time.monotonic() - start
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        cgroup.remove()
+    assert used <= 1.2 * wall, f"two spinning processes used {used:.1f} s of CPU in {wall:.1f} s"
+
+
+def test_a_run_far_slower_than_the_instructors_is_flagged(neighbours):
+    res = neighbours["result"]("sleeps")     # 36 s of sleep; the solution runs in a few seconds
+    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert len(res["flags"]) == 1 and res["flags"][0].startswith("slow: ps1_param_groups.ipynb ran"), res
