@@ -192,7 +192,8 @@ def check(question_id: str, answer, *, path: Path | str | None = None) -> bool |
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def _editing(path: Path):
+    """The file's questions as a dict, under a file lock; written back when the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as f:
         try:
@@ -200,7 +201,14 @@ def _locked(path: Path):
             fcntl.flock(f, fcntl.LOCK_EX)
         except ImportError:  # Windows: no lock, last writer wins
             pass
-        yield f
+        f.seek(0)
+        text = f.read()
+        data = json.loads(text) if text.strip() else {}
+        yield data
+        f.seek(0)
+        f.truncate()
+        f.write(_dump(data))
+        f.flush()
 
 
 def add(question_id: str, answer, *, hint: str | None = None, also: bool = False,
@@ -209,10 +217,7 @@ def add(question_id: str, answer, *, hint: str | None = None, also: bool = False
     if not isinstance(question_id, str) or not question_id.strip() or " " in question_id:
         raise ValueError(f"a question id is a word like 'l02.default_lr', not {question_id!r}")
     path = Path(path) if path else HASHES
-    with _locked(path) as f:
-        f.seek(0)
-        text = f.read()
-        data = json.loads(text) if text.strip() else {}
+    with _editing(path) as data:
         old = data.get(question_id)
         if old is not None and old.get("graded"):
             raise ValueError(f"{question_id!r} is a graded question: its key belongs in the exercise's "
@@ -242,10 +247,6 @@ def add(question_id: str, answer, *, hint: str | None = None, also: bool = False
             else:
                 entry.pop("hint", None)
         data[question_id] = entry
-        f.seek(0)
-        f.truncate()
-        f.write(_dump(data))
-        f.flush()
 
 
 def graded(question_id: str, form, *, path: Path | str | None = None) -> None:
@@ -259,15 +260,8 @@ def graded(question_id: str, form, *, path: Path | str | None = None) -> None:
     elif form not in FORMS:
         raise ValueError(f"a form is 'number', 'bool' or a list of the allowed words, not {form!r}")
     path = Path(path) if path else HASHES
-    with _locked(path) as f:
-        f.seek(0)
-        text = f.read()
-        data = json.loads(text) if text.strip() else {}
+    with _editing(path) as data:
         data[question_id] = {"graded": True, "form": form}
-        f.seek(0)
-        f.truncate()
-        f.write(_dump(data))
-        f.flush()
 
 
 def _parse_answer(text: str):
