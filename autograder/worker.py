@@ -327,6 +327,22 @@ class Worker:
                     entry[0].add(meta["checksum"])
         return cells
 
+    def _probes_in(self, nb, name: str) -> None:
+        """Each test cell of ``nb`` replaced by the form it runs in the kernel (its probe)."""
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in self.tests[name]:
+                cell.source = self.tests[name][gid].kernel_source
+
+    def _client(self, nb, kernel: Kernel, resources: dict) -> GradingClient:
+        """A bounded client for ``nb`` on ``kernel``, already connected (while the previous
+        student ran)."""
+        client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
+                               max_output=self.course.max_output_bytes,
+                               max_total=self.course.max_output_total, resources=resources)
+        client.kc = kernel.kc
+        return client
+
     async def _run(self, name: str, nb, student: str, res: Result, out_dir: Path) -> str:
         """Run one notebook and judge its tests; '' when graded, else why not."""
         import nbformat
@@ -339,20 +355,14 @@ class Worker:
         except Exception as e:  # noqa: BLE001 - a notebook nbgrader cannot read
             return f"not graded: nbgrader could not read {name}.ipynb ({type(e).__name__}: {e})"[:300]
         tests = self.tests[name]
-        for cell in nb.cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid in tests:
-                cell.source = tests[gid].kernel_source
+        self._probes_in(nb, name)
         try:
             kernel = await self.pool.take()
         except Exception as e:  # noqa: BLE001 - twice: this student is not graded, say why
             return f"the grading kernel did not start ({type(e).__name__}: {e}): not graded"[:300]
         res.timings["kernel_ready"] = res.timings.get("kernel_ready", 0) + time.monotonic() - t
         t = time.monotonic()
-        client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
-                               max_output=self.course.max_output_bytes,
-                               max_total=self.course.max_output_total, resources=resources)
-        client.kc = kernel.kc            # connected while the previous student ran
+        client = self._client(nb, kernel, resources)
         why = ""
         try:
             await asyncio.wait_for(client.async_execute(), self.budget)
@@ -402,20 +412,13 @@ class Worker:
         if name not in self._reference:
             import copy
             nb = copy.deepcopy(self.source[name])
-            for cell in nb.cells:
-                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                if gid in self.tests[name]:
-                    cell.source = self.tests[name][gid].kernel_source
+            self._probes_in(nb, name)
             self._reference[name] = None
             try:
                 kernel = await self.pool.take()
             except Exception:  # noqa: BLE001 - no reference: no slow flag
                 return None
-            client = GradingClient(nb, kernel.km, timeout=self.course.timeout,
-                                   max_output=self.course.max_output_bytes,
-                                   max_total=self.course.max_output_total,
-                                   resources=self._resources(name, "_reference"))
-            client.kc = kernel.kc
+            client = self._client(nb, kernel, self._resources(name, "_reference"))
             t = time.monotonic()
             try:
                 await asyncio.wait_for(client.async_execute(), self.budget)
