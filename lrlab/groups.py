@@ -1,8 +1,10 @@
 """Build, audit and describe optimizer parameter groups.
 
 Introduced in the lesson on parameter groups. ``by_part`` and ``by_pattern`` build the list of
-dicts an optimizer takes; ``audit`` finds the mistakes torch accepts silently; ``describe``
-prints what an optimizer will really do to each part of a model.
+dicts an optimizer takes (a tied tensor, reached under two names, in one group only); ``audit``
+finds the mistakes torch accepts silently; ``describe`` prints what an optimizer will really do
+to each part of a model; ``set_lrs`` changes the lrs so that a scheduler keeps the change (the
+default-lr lesson, on resuming).
 """
 from __future__ import annotations
 
@@ -49,15 +51,47 @@ def _check_leftover(model: nn.Module, taken: set[int], rest) -> list[dict]:
     return [{"params": [p for _, p in left], "name": "rest", **_hyperparameters("rest", rest)}]
 
 
-def by_part(model: nn.Module, settings: Mapping, *, rest=None) -> list[dict]:
+def _aliases(model: nn.Module) -> dict[int, list[str]]:
+    """Every name of each parameter: a tied tensor (``head.weight = embed.weight``) has several,
+    although ``named_parameters()`` gives it once, under its first name."""
+    names: dict[int, list[str]] = {}
+    for n, p in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(p), []).append(n)
+    return names
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one part contains the other ('' is the whole model)."""
+    return a == b or not a or not b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _check_tied(tied: str) -> None:
+    if tied not in ("error", "first"):
+        raise ValueError(f"tied must be 'error' or 'first', got {tied!r}")
+
+
+def _tied_error(names: list[str], first: str, second: str) -> ValueError:
+    return ValueError(f"{' and '.join(names)} are one tensor (tied weights), reached from {first!r} "
+                      f"and {second!r}: a tensor takes one lr. Pass tied='first' to give it to "
+                      f"the one listed first ({first!r}); list the other first to give it to that one")
+
+
+def by_part(model: nn.Module, settings: Mapping, *, rest=None, tied: str = "error") -> list[dict]:
     """One group per named part: ``by_part(model, {'body': 1e-3, 'head': 1e-2})``.
 
     A value is an lr or a dict of hyperparameters (``{'lr': 1e-3, 'weight_decay': 0.01}``).
     Frozen parameters are left out. Every trainable parameter must land in exactly one group;
     ``rest`` gives the settings for those no part covers.
+
+    Tied weights (one tensor in two parts, as when ``head.weight = embed.weight``) raise a
+    ``ValueError`` naming the tensor: grouped by module, torch itself would refuse it ("some
+    parameters appear in more than one parameter group"). ``tied='first'`` puts such a tensor
+    in the group of the first part listed that holds it, and leaves it out of the later ones.
     """
     if not isinstance(settings, Mapping) or not settings:
         raise ValueError("settings must be a non-empty dict like {'body': 1e-3, 'head': 1e-2}")
+    _check_tied(tied)
+    aliases = _aliases(model)
     groups, owner = [], {}
     for part, value in settings.items():
         try:
@@ -69,31 +103,63 @@ def by_part(model: nn.Module, settings: Mapping, *, rest=None) -> list[dict]:
         if not params:
             raise ValueError(f"part {part!r} has no trainable parameters (all frozen?); "
                              "leave it out of the groups")
+        kept = []
         for p in params:
-            if id(p) in owner:
+            if id(p) not in owner:
+                owner[id(p)] = part
+                kept.append(p)
+            elif _nested(owner[id(p)], part):
                 raise ValueError(f"parts {owner[id(p)]!r} and {part!r} overlap: a parameter may be "
                                  "in only one group; name disjoint parts (e.g. 'body.block1')")
-            owner[id(p)] = part
-        groups.append({"params": params, "name": part, **_hyperparameters(part, value)})
+            elif tied == "error":
+                raise _tied_error(aliases.get(id(p), ["?"]), owner[id(p)], part)
+        if not kept:
+            raise ValueError(f"part {part!r} has nothing left of its own: its parameters are tied to "
+                             "parts listed before it; leave it out, or list it first")
+        groups.append({"params": kept, "name": part, **_hyperparameters(part, value)})
     return groups + _check_leftover(model, set(owner), rest)
 
 
-def by_pattern(model: nn.Module, settings: Mapping, *, rest=None) -> list[dict]:
+def by_pattern(model: nn.Module, settings: Mapping, *, rest=None, tied: str = "error") -> list[dict]:
     """One group per glob pattern over parameter names, first match wins:
     ``by_pattern(model, {'*.bias': {'weight_decay': 0}, 'head.*': 1e-2}, rest=1e-3)``.
+
+    A tied tensor has several names (``named_parameters()`` shows only the first). When its
+    names would put it in different groups, a ``ValueError`` names them; ``tied='first'`` puts
+    it in the group of the first pattern that matches any of its names.
     """
     if not isinstance(settings, Mapping) or not settings:
         raise ValueError("settings must be a non-empty dict like {'head.*': 1e-2}")
+    _check_tied(tied)
+    patterns = list(settings)
+    aliases = _aliases(model)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+    def first_match(name: str):
+        return next((i for i, pattern in enumerate(patterns) if fnmatch.fnmatchcase(name, pattern)), None)
+
+    chosen = {}
+    for n, p in named:
+        names = aliases.get(id(p), [n])
+        matches = [first_match(a) for a in names]
+        found = [m for m in matches if m is not None]
+        chosen[id(p)] = min(found) if found else None
+        if len(set(matches)) > 1 and tied == "error":
+            where = ", ".join(f"{a} -> {patterns[m] if m is not None else 'rest'!r}"
+                              for a, m in zip(names, matches))
+            raise ValueError(f"{' and '.join(names)} are one tensor (tied weights) whose names "
+                             f"go to different groups ({where}): a tensor takes one lr. Pass "
+                             f"tied='first' to give it to {patterns[chosen[id(p)]]!r}, the first "
+                             "pattern matching any of its names")
     groups, taken = [], set()
-    for pattern, value in settings.items():
-        params = [p for n, p in named if id(p) not in taken and fnmatch.fnmatchcase(n, pattern)]
+    for i, pattern in enumerate(patterns):
+        params = [p for _, p in named if chosen[id(p)] == i]
         if not params:
             sample = ", ".join(n for n, _ in named[:8])
             raise ValueError(f"pattern {pattern!r} matches no trainable parameter still free; "
                              f"parameter names look like: {sample}")
         taken.update(id(p) for p in params)
-        groups.append({"params": params, "name": pattern, **_hyperparameters(pattern, value)})
+        groups.append({"params": params, "name": pattern, **_hyperparameters(pattern, settings[pattern])})
     return groups + _check_leftover(model, taken, rest)
 
 
@@ -126,6 +192,82 @@ def split_no_decay(groups: list[dict], weight_decay: float) -> list[dict]:
                 name = f"{g.get('name', 'group')}{suffix}"
                 out.append({**g, "params": chosen, "name": name, "weight_decay": wd})
     return out
+
+
+# Where a schedule keeps the lrs it computes from: on each group, and on the scheduler.
+_GROUP_BASES = ("initial_lr", "max_lr", "min_lr")
+_SCHEDULER_BASES = ("base_lrs", "max_lrs")
+
+
+def _schedulers(scheduler) -> list:
+    """The scheduler and the parts of a SequentialLR or ChainedScheduler, nested ones too."""
+    return [scheduler] + [s for part in getattr(scheduler, "_schedulers", ()) for s in _schedulers(part)]
+
+
+def _check_scheduler(scheduler, n_groups: int) -> None:
+    for s in _schedulers(scheduler):
+        for attr in _SCHEDULER_BASES:
+            values = getattr(s, attr, None)
+            if isinstance(values, list) and len(values) != n_groups:
+                raise ValueError(f"{type(s).__name__} has {len(values)} {attr} for {n_groups} "
+                                 "groups (a group added after it was built?)")
+
+
+def _scale_scheduler(scheduler, factors: list[float], groups: list[dict]) -> None:
+    for s in _schedulers(scheduler):
+        for attr in _SCHEDULER_BASES:
+            values = getattr(s, attr, None)
+            if isinstance(values, list):
+                setattr(s, attr, [v * f for v, f in zip(values, factors)])
+        if hasattr(s, "_last_lr"):  # what get_last_lr() reports
+            s._last_lr = [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"]
+                          for g in groups]
+
+
+def set_lrs(optimizer: torch.optim.Optimizer, lrs, scheduler=None) -> None:
+    """Set group ``i``'s lr to ``lrs[i]`` now, and make ``scheduler`` go on from the new lrs.
+
+    ``group['lr'] = v`` alone lasts only until the next ``scheduler.step()`` of a scheduler
+    that computes each lr from a base: LambdaLR from ``scheduler.base_lrs`` (the base of
+    Hugging Face's warmup schedules), OneCycleLR from each group's ``initial_lr``, ``max_lr``
+    and ``min_lr``; after loading a checkpoint those bases are the checkpoint's, so the change
+    is undone. Chainable schedulers (StepLR, CosineAnnealingLR) multiply the current lr and
+    keep it. Here every base is scaled by its group's factor ``lrs[i] / lr``: the group's
+    ``initial_lr``, ``max_lr`` and ``min_lr``, the scheduler's ``base_lrs`` (and CyclicLR's
+    ``max_lrs``; the parts of a SequentialLR or ChainedScheduler too), so the schedule keeps
+    its shape at the new level. ReduceLROnPlateau's ``min_lrs`` are floors, left as they are.
+
+    Call it after ``optimizer.load_state_dict`` and ``scheduler.load_state_dict``. A group
+    whose lr is 0 now (frozen, or the first step of a warmup) has no factor: changing it
+    raises ``ValueError`` when there are bases to scale. Introduced in the default-lr lesson.
+    """
+    groups = optimizer.param_groups
+    lrs = list(lrs)
+    if len(lrs) != len(groups):
+        raise ValueError(f"the optimizer has {len(groups)} groups, but {len(lrs)} lrs were given")
+    if scheduler is not None:
+        if getattr(scheduler, "optimizer", None) is not optimizer:
+            raise ValueError("the scheduler belongs to another optimizer")
+        _check_scheduler(scheduler, len(groups))
+    factors = []
+    for i, (group, new) in enumerate(zip(groups, lrs)):
+        _hyperparameters(f"group {i}", new)  # a finite number >= 0
+        old = float(group["lr"])
+        has_bases = scheduler is not None or any(k in group for k in _GROUP_BASES)
+        if old == 0 and new != 0 and has_bases:
+            raise ValueError(f"group {i}'s lr is 0 now, so its schedule has no factor to scale "
+                             "by: set its lr and its bases (initial_lr, scheduler.base_lrs) by hand")
+        factors.append(new / old if old else 1.0)
+    for group, new, factor in zip(groups, lrs, factors):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(new)
+        else:
+            group["lr"] = new
+        for key in _GROUP_BASES:
+            if key in group:
+                group[key] = group[key] * factor
+    if scheduler is not None:
+        _scale_scheduler(scheduler, factors, groups)
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,133 @@ def test_describe_lists_every_group():
     assert table[1].split()[:5] == ["group", "name", "tensors", "elements", "parameters"]
     assert table[3].split()[:6] == ["0", "body", "4", "24,832", "body.*", "0.0001"]
     assert table[4].split()[:6] == ["1", "head", "2", "1,290", "head.*", "0.001"]
+
+
+class TiedLM(torch.nn.Module):
+    """An embedding whose tensor is also the head's weight (as GPT-2 ties them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(20, 8)
+        self.body = torch.nn.Linear(8, 8)
+        self.head = torch.nn.Linear(8, 20)
+        self.head.weight = self.embed.weight
+
+
+def test_by_part_names_a_tied_tensor_instead_of_letting_torch_refuse_it():
+    lm = TiedLM()
+    with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+        torch.optim.SGD([{"params": lm.embed.parameters()}, {"params": lm.body.parameters()},
+                         {"params": lm.head.parameters()}], lr=0.1)
+    with pytest.raises(ValueError, match=r"embed.weight and head.weight are one tensor .*tied='first'"):
+        groups.by_part(lm, {"embed": 1e-3, "body": 1e-3, "head": 1e-2})
+
+
+def test_by_part_tied_first_gives_the_tensor_to_the_part_listed_first():
+    lm = TiedLM()
+    built = groups.by_part(lm, {"embed": 1e-3, "body": 1e-3, "head": 1e-2}, tied="first")
+    assert ids(built[0]["params"]) == [id(lm.embed.weight)]
+    assert ids(built[2]["params"]) == [id(lm.head.bias)]
+    opt = torch.optim.SGD(built)                     # torch accepts it: each tensor once
+    assert not groups.audit(opt, lm)
+    with pytest.raises(ValueError, match="nothing left of its own"):
+        groups.by_part(lm, {"head": 1e-2, "embed": 1e-3, "body": 1e-3}, tied="first")
+    with pytest.raises(ValueError, match="overlap"):  # nested parts are still a mistake
+        groups.by_part(lm, {"body": 0.1, "": 0.1}, tied="first")
+    with pytest.raises(ValueError, match="tied must be"):
+        groups.by_part(lm, {"body": 0.1}, tied="last")
+
+
+def test_by_pattern_sees_every_name_of_a_tied_tensor():
+    lm = TiedLM()
+    # by name, named_parameters() hides head.weight: a hand-made head group silently lacks it
+    head = [p for n, p in lm.named_parameters() if n.startswith("head.")]
+    assert ids(head) == [id(lm.head.bias)]
+    with pytest.raises(ValueError, match=r"embed.weight -> 'rest', head.weight -> 'head.\*'"):
+        groups.by_pattern(lm, {"head.*": 1e-2}, rest=1e-3)
+    built = groups.by_pattern(lm, {"head.*": 1e-2}, rest=1e-3, tied="first")
+    assert ids(built[0]["params"]) == [id(lm.embed.weight), id(lm.head.bias)]
+    assert ids(built[1]["params"]) == [id(lm.body.weight), id(lm.body.bias)]
+    # names that all go to the same group are no conflict
+    built = groups.by_pattern(lm, {"*.weight": 1e-2}, rest=1e-3)
+    assert ids(built[0]["params"]) == [id(lm.embed.weight), id(lm.body.weight)]
+
+
+SCHEDULES = {
+    "LambdaLR": lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda s: min((s + 1) / 5, (20 - s) / 15)),
+    "OneCycleLR": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=[0.1, 0.01], total_steps=20),
+    "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5),
+    "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=0.0),
+    "SequentialLR": lambda o: torch.optim.lr_scheduler.SequentialLR(o, [
+        torch.optim.lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=8),
+        torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)], milestones=[8]),  # after the checkpoint
+}
+
+
+def _schedule(name, steps, checkpoint=None, change=None):
+    """Each step's lrs of a [0.1, 0.01] SGD run under SCHEDULES[name]; optionally resumed from a
+    checkpoint and changed by ``change(opt, scheduler)`` first. Returns (lrs, checkpoint)."""
+    model = mlp()
+    opt = torch.optim.SGD(groups.by_part(model, {"body": 0.1, "head": 0.01}), momentum=0.9)
+    scheduler = SCHEDULES[name](opt)
+    if checkpoint:
+        opt.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        change(opt, scheduler)
+    lrs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lr_scheduler's "step() before optimizer.step()" nags
+        for _ in range(steps):
+            opt.step()
+            scheduler.step()
+            lrs.append([float(g["lr"]) for g in opt.param_groups])
+    return lrs, {"optimizer": opt.state_dict(), "scheduler": scheduler.state_dict()}
+
+
+@pytest.mark.parametrize("name", list(SCHEDULES))
+def test_set_lrs_makes_every_scheduler_go_on_at_the_new_lrs(name):
+    straight, _ = _schedule(name, 12)
+    _, saved = _schedule(name, 6)
+
+    def by_hand(opt, scheduler):  # the recipe without set_lrs: the lr alone
+        for g in opt.param_groups:
+            g["lr"] = 5 * g["lr"]
+
+    def with_set_lrs(opt, scheduler):
+        set_to = [5 * g["lr"] for g in opt.param_groups]
+        groups.set_lrs(opt, set_to, scheduler)
+        assert scheduler.get_last_lr() == set_to
+
+    lost, _ = _schedule(name, 6, saved, by_hand)
+    kept, _ = _schedule(name, 6, saved, with_set_lrs)
+    for got, want in zip(kept, straight[6:]):
+        assert got == pytest.approx([5 * v for v in want], rel=1e-9)
+    # the lr alone: undone where the next lr comes from the checkpoint's bases, kept where it
+    # comes from the current lr (SequentialLR: until its next part starts from its base_lrs)
+    ratios = [got[0] / want[0] for got, want in zip(lost, straight[6:])]
+    expected = {"LambdaLR": [1] * 6, "OneCycleLR": [1] * 6, "StepLR": [5] * 6,
+                "CosineAnnealingLR": [5] * 6, "SequentialLR": [5] + [1] * 5}[name]
+    assert ratios == pytest.approx(expected, rel=1e-9)
+
+
+def test_set_lrs_checks_its_arguments_and_works_without_a_scheduler():
+    model = mlp()
+    opt = torch.optim.SGD(groups.by_part(model, {"body": 0.1, "head": 0.0}))
+    with pytest.raises(ValueError, match="2 groups, but 1 lrs"):
+        groups.set_lrs(opt, [0.5])
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        groups.set_lrs(opt, [-0.5, 0.0])
+    groups.set_lrs(opt, [0.5, 0.2])  # no scheduler, no bases: the lr is all there is
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.2]
+    other = torch.optim.SGD(mlp().parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1)
+    with pytest.raises(ValueError, match="another optimizer"):
+        groups.set_lrs(other, [0.1], scheduler)
+    groups.set_lrs(opt, [0.5, 0.0], scheduler)
+    opt.param_groups[1]["lr"] = 0.0
+    with pytest.raises(ValueError, match="lr is 0 now"):
+        groups.set_lrs(opt, [0.5, 0.1], scheduler)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.1})
+    with pytest.raises(ValueError, match="2 base_lrs for 3 groups"):
+        groups.set_lrs(opt, [1.0, 0.0, 0.1], scheduler)
+    assert [g["lr"] for g in opt.param_groups] == [0.5, 0.0, 0.1]  # refused: nothing changed
