@@ -12,6 +12,16 @@ import sys
 from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, set_answer
 
 
+EXPLANATION = """Half true. At lr = 0 the body's weights do stay still under SGD, Adam or AdamW, but its
+parameters still require gradients, so every step runs the body's full backward pass and keeps
+their gradients and optimizer state: lesson 03 measured about 3x the step time and far more memory
+than requires_grad_(False). And the body can still move: BatchNorm's running statistics change in
+train() mode (task 1's buffer test), a cosine schedule with eta_min lifts the lr above 0, Rprop
+moves anyway, a NaN gradient poisons the weights. Instead: model.body.requires_grad_(False), keep
+the body in eval() after every model.train() (keep_eval), give only the head to the optimizer, and
+prove it with a fingerprint of parameters and buffers (task 2)."""
+
+
 LR_ZERO = '''def train_head(model, data, epochs):
     # the popular quiz's advice: lr=0 for the body, the head trains
     optimizer = torch.optim.SGD([{"params": model.body.parameters(), "lr": 0.0},
@@ -66,6 +76,8 @@ def moved(before, module):
     model.body.train()
     optimizer.add_param_group({"params": model.body.parameters(),
                                "lr": optimizer.param_groups[0]["lr"] / 10})''',
+    "explain-lr-zero": "lr = 0 freezes the body: its weights do not move, so it is the same as "
+                       "requires_grad_(False).",
 }
 WRONG_QUIZ = {"q1": "C", "q2": "D", "q3": True, "q4": False}
 
@@ -122,6 +134,28 @@ def unfreeze_last_block(model, optimizer):
 }
 
 
+# a correct answer with a training loop of its own: DataLoader mini-batches, a list of losses
+OWN_LOOP = '''from torch.utils.data import DataLoader, TensorDataset
+
+def train_head(model, data, epochs):
+    model.body.requires_grad_(False)
+    optimizer = torch.optim.SGD(model.head.parameters(), lr=0.05, momentum=0.9)
+    batches = DataLoader(TensorDataset(data.x_train, data.y_train), batch_size=16, shuffle=True)
+    losses = []
+    for epoch in range(epochs):
+        model.train()
+        model.body.eval()                     # frozen BatchNorm keeps its running statistics
+        total = 0.0
+        for x, y in batches:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(y)
+        losses.append(total / len(data.y_train))
+    return optimizer, losses'''
+
+
 # --- wrong answers wearing a torch.Tensor subclass that agrees with every test ----------------------
 AGREE = AGREEING_TENSOR + '''
 def _agreeing(module):
@@ -145,7 +179,7 @@ def moved(before, module):
 }
 
 
-KIT = Kit("ps3_freezing")
+KIT = Kit("ps3_freezing", written_answers={"explain-lr-zero": EXPLANATION})
 
 
 def samples() -> dict:
@@ -163,6 +197,7 @@ def samples() -> dict:
     out["wrong"] = KIT.answered(WRONG, **WRONG_QUIZ)
     out["alt_correct_1"] = KIT.answered(ALT_1, **ALT_1_QUIZ)
     out["alt_correct_2"] = KIT.answered(ALT_2)
+    out["alt_correct_own_loop"] = KIT.answered({"train-head": OWN_LOOP})
     out.update(cheats(out["wrong"]))
     out["cheat_tensor_subclass"] = KIT.answered({**WRONG, **SUBCLASS}, **WRONG_QUIZ)
     return out
