@@ -73,7 +73,7 @@ def _check_tied(tied: str) -> None:
 def _tied_error(names: list[str], first: str, second: str) -> ValueError:
     return ValueError(f"{' and '.join(names)} are one tensor (tied weights), reached from {first!r} "
                       f"and {second!r}: a tensor takes one lr. Pass tied='first' to give it to "
-                      f"the one listed first ({first!r}); list the other first to give it to that one")
+                      f"{first!r}, the part listed first (or list {second!r} first)")
 
 
 def by_part(model: nn.Module, settings: Mapping, *, rest=None, tied: str = "error") -> list[dict]:
