@@ -54,13 +54,12 @@ def cli(repo: Path, *args, cwd: Path) -> float:
     return time.perf_counter() - t
 
 
-def ours(repo: Path, subs: Path, folder: Path, jobs: int, *, synced: bool = True) -> float:
-    """Seconds of `grade -j jobs`; with ``synced``, of a regrade after a first grade that synced
-    the gradebook (plain nbgrader's timing leaves out its generate_assignment too)."""
+def ours(repo: Path, subs: Path, folder: Path, jobs: int) -> float:
+    """Seconds of `grade -j jobs`, a regrade after a first grade that synced the gradebook
+    (plain nbgrader's timing leaves out its generate_assignment too)."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     cli(repo, "collect", A, subs, "--instructor", folder, cwd=folder.parent)
-    if synced:
-        cli(repo, "grade", A, "--instructor", folder, "-j", jobs, "--quiet", cwd=folder.parent)
+    cli(repo, "grade", A, "--instructor", folder, "-j", jobs, "--quiet", cwd=folder.parent)
     return cli(repo, "grade", A, "--instructor", folder, "-j", jobs, "--quiet", cwd=folder.parent)
 
 
@@ -135,14 +134,13 @@ def main() -> None:
             old = worktree(args.before, tmp / "before-repo")
             try:
                 old_subs = downloads(tmp / "subs-before", k, old / "autograder" / "samples" / A)
-                # it syncs the gradebook on every grade anyway: one grade, as an instructor runs it
-                t_before = ours(old, old_subs, tmp / "before" / "course", 1, synced=False)
+                t_before = ours(old, old_subs, tmp / "before" / "course", 1)
             finally:
                 subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(old)],
                                capture_output=True)
             out[f"before_{args.before}_s_per_submission"] = t_before / k
             out["now_vs_before_time_ratio"] = t_ours / t_before
-            print(f"autograder at {args.before} (no sandbox) -j1: {t_before:.1f} s")
+            print(f"autograder at {args.before} -j1: {t_before:.1f} s")
         # 2. scaling, on twice as many submissions (the workers' start-up is a fixed cost)
         many = downloads(tmp / "subs-many", 2 * k, samples)
         t_j1 = ours(REPO, many, tmp / "scale-j1" / "course", 1)

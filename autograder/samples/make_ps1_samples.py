@@ -99,6 +99,15 @@ def make_optimizer(model):
             setattr(module, name, torch.nn.Parameter(p.detach().as_subclass(Liar)))
     return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)'''
 
+# Where a student might leave files for the next student of the same worker (looks_around checks).
+PLANTED = ["/planted", "/etc/planted", "/dev/planted", "/dev/shm/planted", "/proc/1/cwd/planted",
+           "/home/planted", "/home/student/planted", "/tmp/planted"]
+LOOKS_AROUND = f'''# an honest student's cell that looks around
+import os
+from ipykernel.connect import get_connection_file
+runs = os.path.dirname(os.path.dirname(get_connection_file()))
+print("found:", [p for p in {PLANTED!r} + [runs + "/planted"] if os.path.exists(p)])'''
+
 # What a hostile student tries against the grader itself (all run in the sandboxed kernel).
 ATTACKS = {
     "finds_solutions": ("setup-imports", '''# find the course repository from lrlab and the process tree, run the instructor's answers
@@ -189,8 +198,9 @@ for t in targets:
             f.write("import os\\nos._exit(1)\\n")
     except OSError:
         pass''', True),
-    "fills_tmp": ("make-optimizer", '''# leave 800 MB and 20,000 files behind
+    "fills_space": ("make-optimizer", '''# fill /tmp (its size), the home folder (its files), and the run folder (the host's disk)
 import os
+from ipykernel.connect import get_connection_file
 chunk = b"x" * (8 << 20)
 for i in range(100):
     try:
@@ -200,9 +210,50 @@ for i in range(100):
         break
 for i in range(20_000):
     try:
-        open(f"/tmp/f{i}", "w").close()
+        open(f"f{i}", "w").close()
     except OSError:
-        break''', True),
+        break
+try:
+    with open(os.path.join(os.path.dirname(get_connection_file()), "blob"), "wb") as f:
+        f.write(chunk)
+    print("run folder: written")
+except OSError as e:
+    print("run folder:", type(e).__name__)''', True),
+    "plants_everywhere": ("make-optimizer", f'''# leave 1 MB files wherever the next students of this worker could look, and block the
+# folders the fork server would make for later kernels
+import os
+from ipykernel.connect import get_connection_file
+runs = os.path.dirname(os.path.dirname(get_connection_file()))
+blocks = [f"/proc/1/cwd/.keep-k{{i}}-0" for i in range(99)]
+for path in {PLANTED!r} + [runs + "/planted"] + blocks:
+    try:
+        with open(path, "w") as f:
+            f.write("x" * (1 << 20))
+    except OSError:
+        pass''', True),
+    "links_stderr": ("make-optimizer", '''# make the grader read a host file as this kernel's last words, then die
+import os
+from ipykernel.connect import get_connection_file
+stderr = os.path.join(os.path.dirname(get_connection_file()), "stderr.txt")
+try:
+    os.unlink(stderr)
+    os.symlink("/etc/passwd", stderr)
+except OSError as e:
+    print("stderr.txt:", type(e).__name__)
+os._exit(1)''', True),
+    "huge_metadata": ("make-optimizer", '''# sixty outputs of one character, each with 4 MB of metadata
+from IPython.display import display
+meta = {"x": "y" * (4 << 20)}
+for _ in range(60):
+    display({"text/plain": "."}, metadata=meta, raw=True)''', True),
+    "updates_displays": ("make-optimizer", '''# twenty outputs sharing one display id, then two updates: a small one, a 4 MB one
+from IPython.display import display, update_display
+for _ in range(20):
+    display({"text/plain": "first"}, raw=True, display_id="d")
+update_display({"text/plain": "second"}, raw=True, display_id="d")
+update_display({"text/plain": "y" * (4 << 20)}, raw=True, display_id="d")''', True),
+    "sleeps_near_timeout": ("make-optimizer", tuple(
+        f"import time\ntime.sleep(9)   # {k} of 4: just under the cell timeout" for k in range(1, 5)), True),
     "holds_pipe": ("make-optimizer", '''# a child that keeps the kernel's pipes open for ten minutes
 import os, time
 if os.fork() == 0:
@@ -378,6 +429,9 @@ for db in glob.glob("../../../gradebook.db") + glob.glob("../../gradebook.db"):
     insert_after(nb, "setup-imports", SCRIPT_CODE)
     insert_after(nb, "setup-imports", SCRIPT_MARKDOWN, markdown=True)   # above the code
     out["script_injection"] = nb
+    nb = KIT.solved()
+    insert_after(nb, "make-optimizer", LOOKS_AROUND)
+    out["looks_around"] = nb
     return out
 
 
