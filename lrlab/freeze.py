@@ -37,8 +37,12 @@ def freeze(module: nn.Module) -> nn.Module:
 def unfreeze(module: nn.Module) -> nn.Module:
     """Undo ``freeze``: gradients on again and train mode. Returns the module.
 
-    An optimizer built earlier updates the parameters only if they are in one of its groups:
-    add them with ``optimizer.add_param_group({'params': module.parameters(), 'lr': ...})``.
+    An optimizer built earlier updates the parameters only if they are in one of its groups.
+    Best, give it every group from the start, the frozen ones included (skipped while their
+    grad is None): unfreezing is then this call alone, and an lr scheduler built with the
+    optimizer schedules every group. ``optimizer.add_param_group`` later works too, but not
+    under a scheduler: LambdaLR raises ``ValueError`` at its next step, and the new group has
+    no entry in any scheduler's ``base_lrs`` (CosineAnnealingLR fails one step past T_max).
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"unfreeze takes an nn.Module, got {type(module).__name__}")

@@ -38,6 +38,34 @@ def test_unfreeze_undoes_freeze():
     assert count(model)[0] == sum(p.numel() for p in model.body.block2.parameters())
 
 
+def test_unfreeze_under_a_scheduler_works_with_every_group_built_up_front(data):
+    model = mlp()
+    freeze(model.body.block1)
+    opt = torch.optim.SGD([{"params": model.body.block1.parameters(), "lr": 0.01},
+                           {"params": [*model.body.block2.parameters(), *model.head.parameters()],
+                            "lr": 0.05}], momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    before = fingerprint(model.body.block1)
+    train(model, opt, data, epochs=1, scheduler=scheduler)
+    assert changed(before, model.body.block1) == []          # skipped while its grad is None
+    unfreeze(model.body.block1)
+    train(model, opt, data, epochs=1, scheduler=scheduler)
+    assert len(changed(before, model.body.block1)) == 2
+    assert scheduler.get_last_lr() == pytest.approx([0.0025, 0.0125])
+
+
+def test_add_param_group_under_lambdalr_fails_at_the_next_step():
+    model = mlp()
+    opt = torch.optim.SGD(model.head.parameters(), lr=0.05)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    opt.step()
+    scheduler.step()
+    opt.add_param_group({"params": unfreeze(freeze(model.body)).parameters(), "lr": 0.01})
+    opt.step()
+    with pytest.raises(ValueError, match=r"zip\(\) argument 2 is shorter than argument 1"):
+        scheduler.step()
+
+
 @pytest.mark.parametrize("bad", [freeze, unfreeze, fingerprint])
 def test_module_helpers_reject_non_modules(bad):
     with pytest.raises(TypeError, match="Module"):
