@@ -42,15 +42,28 @@ class RedactHidden(Preprocessor):
 MARKDOWN_TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2",
                  "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s",
                  "span", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"}
-MARKDOWN_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "span": ["class"],
-                       "div": ["class"], "code": ["class"], "th": ["align"], "td": ["align"],
-                       "h1": ["id"], "h2": ["id"], "h3": ["id"], "h4": ["id"]}
+MARKDOWN_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title"], "code": ["class"],
+                       "th": ["align"], "td": ["align"]}   # no id: nothing can take a test's anchor
+LINKS = ("http://", "https://", "mailto:", "#")
+
+
+def _markdown_attribute(tag: str, name: str, value: str) -> bool:
+    """Links go to the web or within the page; images are data (pasted images): no data:
+    document, no script URL."""
+    if (tag, name) == ("a", "href"):
+        return value.strip().lower().startswith(LINKS)
+    if (tag, name) == ("img", "src"):
+        return value.strip().lower().startswith(("data:image/", "http://", "https://"))
+    if name == "class" and tag in ("div", "span"):   # syntax highlighting: pygments' token classes
+        return re.fullmatch(r"highlight[\w-]*|[a-z]{1,3}", value) is not None
+    return name in MARKDOWN_ATTRIBUTES.get(tag, ())
 
 
 class SanitizeMarkdown(Preprocessor):
-    """Markdown cells as sanitised HTML: the tags markdown makes, links and images by http(s)
-    or data URL only (a pasted image, a cell attachment, becomes a data URL), no script, style,
-    frame, form or event handler."""
+    """Markdown cells as sanitised HTML: the tags markdown makes, links to the web or the page,
+    images by http(s) or data URL (a pasted image, a cell attachment, becomes a data URL), no
+    script, style, frame, form, event handler, id, or class but highlighting's (nothing that
+    restyles the page or takes a test's anchor)."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown":
@@ -58,7 +71,7 @@ class SanitizeMarkdown(Preprocessor):
             from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
             renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}))
             html = MarkdownWithMath(renderer=renderer).render(cell.source)
-            cell.source = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=MARKDOWN_ATTRIBUTES,
+            cell.source = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_markdown_attribute,
                                        protocols={"http", "https", "mailto", "data"}, strip=True)
         return cell, resources
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, autograder_cli
 from autograder import scan
-from autograder.course import Course
+from autograder.course import AutograderError, Course
 from autograder.preprocessors import HIDDEN_NOTE, RedactHidden, SanitizeMarkdown, strip_hidden
 
 ASSIGNMENTS = Course().assignments()
@@ -155,6 +155,18 @@ def test_markdown_in_feedback_keeps_its_text_and_loses_its_scripts():
     assert "<script" not in cell.source and "onerror" not in cell.source and "javascript:" not in cell.source
 
 
+def test_markdown_in_feedback_cannot_link_a_document_restyle_or_take_an_anchor():
+    cell = nbformat.v4.new_markdown_cell(
+        "## Mine\n\n[open](data:text/html,<b>x</b>) [web](https://pytorch.org) [up](#top) "
+        '<span class="alert alert-success">Score: 14 / 14</span> <h2 id="test-lr-of-hidden">x</h2> '
+        '![pasted](data:image/png;base64,AAAA) <img src="data:text/html,x">\n\n```python\nx = 1\n```')
+    html, _ = SanitizeMarkdown().preprocess_cell(cell, {}, 0)
+    html = html.source
+    assert "data:text/html" not in html and "alert" not in html and 'id="' not in html
+    assert 'href="https://pytorch.org"' in html and 'href="#top"' in html
+    assert 'src="data:image/png;base64,AAAA"' in html and 'class="highlight"' in html
+
+
 def test_feedback_pages_forbid_scripts_and_say_not_graded_yet():
     from autograder.feedback import CSP, inert, pending_manual
     page = inert("<!DOCTYPE html><html><head><title>x</title><script>1</script></head></html>")
@@ -216,6 +228,45 @@ def test_collect_layouts(tmp_path):
             got = course.step("submitted") / s / "ps1_param_groups"
             assert (got / "ps1_param_groups.ipynb").read_bytes() == nb
             assert (got / "timestamp.txt").exists()
+
+
+def test_collect_refuses_a_zip_that_escapes_its_folder_or_bombs(tmp_path, monkeypatch):
+    from autograder import collect as collect_module
+
+    nb = (ROOT / "exercises" / "ps1_param_groups" / "ps1_param_groups.ipynb").read_bytes()
+    course = Course(instructor=tmp_path / "inst")
+    for name, members in [("escapes", {"../x/alice.ipynb": nb}), ("absolute", {"/tmp/alice.ipynb": nb}),
+                          ("bomb", {f"s{i}.ipynb": nb for i in range(3)})]:
+        archive = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for member, data in members.items():
+                z.writestr(member, data)
+        if name == "bomb":
+            monkeypatch.setattr(collect_module, "MAX_MEMBERS", 2)
+        with pytest.raises(AutograderError, match="unsafe path|unpacks to more"):
+            collect_module.collect(course, "ps1_param_groups", archive, quiet=True)
+    assert not course.step("submitted").exists() or not any(course.step("submitted").iterdir())
+
+
+def test_collect_skips_links_and_refuses_odd_ids(tmp_path, capsys):
+    from autograder.collect import collect
+
+    nb = (ROOT / "exercises" / "ps1_param_groups" / "ps1_param_groups.ipynb").read_bytes()
+    secret = tmp_path / "gradebook.ipynb"
+    secret.write_text("host file")
+    down = tmp_path / "down"
+    (down / "bob").mkdir(parents=True)
+    (down / "alice.ipynb").write_bytes(nb)
+    (down / "mallory.ipynb").symlink_to(secret)
+    (down / "bob" / "ps1_param_groups.ipynb").symlink_to(secret)
+    course = Course(instructor=tmp_path / "inst")
+    assert collect(course, "ps1_param_groups", down) == ["alice"]
+    assert "mallory.ipynb (a link)" in capsys.readouterr().out
+    for bad in ("x" * 101, "-rf", "a b", "ü"):
+        (tmp_path / bad).mkdir()
+        (tmp_path / bad / f"{bad}.ipynb").write_bytes(nb)
+        with pytest.raises(AutograderError, match="cannot use"):
+            collect(course, "ps1_param_groups", tmp_path / bad)
 
 
 # --- one-line errors ---------------------------------------------------------------------------
