@@ -12,6 +12,16 @@ import sys
 from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, set_answer
 
 
+EXPLANATION = """They are undone. LambdaLR does not work from the current lr: each step sets
+lr = base_lr * lambda(epoch), and after scheduler.load_state_dict its base_lrs (and each group's
+initial_lr) are the checkpoint's 0.1 and 0.01, so my 0.5 and 0.05 last one step and the old lrs come
+back, without a word. I ran it: after one step the lrs were [0.1, 0.01] again. Besides group['lr']
+I must scale the bases after loading both state dicts: scheduler.base_lrs and each group's
+initial_lr (OneCycleLR: max_lr and min_lr too), which lrlab.groups.set_lrs does, or rebuild the
+scheduler. StepLR and CosineAnnealingLR multiply the current lr, so they keep the new lrs."""
+WRONG_EXPLANATION = "Nothing happens: the lrs I set after loading stay, whatever the scheduler."
+
+
 HALF_FIXED_B = '''def fixed_b(model):
     body = list(model.body.parameters())      # the generator is fixed...
     print("body tensors:", len(body))
@@ -58,6 +68,7 @@ WRONG = {
     model = mlp(hidden=(32, 32))
     model.load_state_dict(checkpoint["model"])
     return model, make_optimizer(model, body_lr, head_lr)   # the momentum buffers are lost''',
+    "explain-resume-schedule": WRONG_EXPLANATION,
 }
 WRONG_QUIZ = {"q1": 0.05, "q2": 0.001, "q3": 0.01, "q4": 0.001}
 
@@ -145,7 +156,7 @@ def fixed_a(model):
 }
 
 
-KIT = Kit("ps2_default_lr")
+KIT = Kit("ps2_default_lr", written_answers={"explain-resume-schedule": EXPLANATION})
 
 
 def samples() -> dict:
