@@ -8,7 +8,9 @@ sample notebook), this trains it on ``--seeds`` other seeds (one thread, exactly
 does, through lrlab.recipe.run) and prints, per recipe: the per-seed mean ± spread; the mean over
 disjoint groups of ten seeds (the grading design) and of three (the design before), how many groups
 pass, and how far the target sits from the group means in standard deviations (z; a right recipe
-needs z >= 2.33 to pass 99 % of the time); and the grading seeds' own mean. Then the reference
+needs z >= 2.33 to pass 99 % of the time); the visible test's check (the median of five seeds below
+VISIBLE) on disjoint groups of five, how many pass, so that a recipe meeting the target is seen to
+pass it too; and the grading seeds' own mean. Then the reference
 recipe once more on the grading seeds with every initial weight multiplied by 1 + 1e-6 * noise
 (another BLAS, another device), and the time the hidden test takes on one thread.
 """
@@ -32,6 +34,7 @@ from lrlab.groups import by_part, describe, layerwise_decay  # noqa: E402,F401
 from lrlab.pretrained import fine_tuning_data, load  # noqa: E402,F401
 
 TARGET = 0.30
+VISIBLE = 0.40        # the visible test: median final loss of seeds 0-4 below this
 GRADING = range(11, 21)
 SAMPLES = ROOT / "autograder" / "samples" / "ps5_fine_tuning"
 
@@ -69,6 +72,8 @@ def line(name: str, losses: list[float], grading: list[float]) -> str:
         z = (TARGET - statistics.fmean(means)) / sd if sd else math.inf
         text += (f" | {k:2d} seeds: {sum(m < TARGET for m in means)}/{len(means)} pass, "
                  f"mean {statistics.fmean(means):.3f} ± {sd:.3f}, worst {max(means):.3f}, z {z:+.1f}")
+    medians = [statistics.median(losses[i:i + 5]) for i in range(0, len(losses) - 4, 5)]
+    text += f" | visible check (median of 5 < {VISIBLE}): {sum(m < VISIBLE for m in medians)}/{len(medians)} pass"
     return text
 
 

@@ -14,12 +14,24 @@ import sys
 from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after
 
 
-EXPLANATION = """Adam with two groups: the new head at lr 1e-2, the pretrained body at 1e-3, no schedule.
+EXPLANATION = """Adam with two groups, no schedule: the new head at lr 1e-2, the pretrained body at 1e-3.
 The head starts random and needs large steps; the body already computes stroke features that only
-need adapting to inverted pixels, and 1e-2 moves it ten times further in the first epoch. Measured
-on seeds 0-2: body lr 1e-3 ends at 0.37 / 0.29 / 0.26, one lr 1e-2 at 0.79 / 0.60 / 0.45, a frozen
-body at 0.43 / 0.34 / 0.32. It would not help on clean digits (freeze instead) or on shifted ones,
-where the body must relearn and one lr (3e-3) beats it."""
+need adapting to inverted pixels. With the same budget of tries for one lr (1e-3, 3e-3, 1e-2), the
+best single lr was 3e-3. Over seeds 0-7: body/10 0.277 +- 0.045, one lr 3e-3 0.476 +- 0.531;
+body/10 won on 7 of 8 seeds. The spread is the story: one lr collapsed on seed 0 (1.79) and averages
+0.288 on the other seven, so the differential buys a small gain and robustness, not a large drop.
+It would not help on clean digits (freeze instead) or on shifted ones, where the body must relearn
+and one lr beats it."""
+
+
+ONE_LR_EXPLANATION = """Adam, one group, lr 3e-3, no schedule. I tuned the single lr over 1e-3, 3e-3 and
+1e-2, and gave a differential (body 1e-3, head 1e-2) the same budget. Over seeds 0-7: one lr 3e-3
+0.476 +- 0.531, the differential 0.277 +- 0.045; the differential won on 7 of 8 seeds. The mean is
+decided by one seed: on seed 0 one lr collapsed to 1.79 (the differential's worst was 0.37); on
+seeds 1-7 one lr averages 0.288. So the differential buys robustness and a small gain; one lr is
+simpler and still meets the target on most seeds, at the risk of a collapse that would cost 0.15 of
+a ten-seed mean. A frozen body would not do here (the body must adapt to inverted inputs); on clean
+digits freezing is enough, and on strongly shifted inputs one lr or training from scratch wins."""
 
 
 FROZEN = '''def build(model):
@@ -29,6 +41,11 @@ FROZEN = '''def build(model):
 
 ONE_LR = '''def build(model):
     return torch.optim.Adam(model.parameters(), lr=1e-2), None   # one lr for everything'''
+
+
+ONE_LR_TUNED = '''def build(model):
+    # one lr for everything, tuned: 3e-3 was the best of 1e-3, 3e-3 and 1e-2
+    return torch.optim.Adam(model.parameters(), lr=3e-3), None'''
 
 
 WRONG = '''def build(model):
@@ -79,6 +96,9 @@ def samples() -> dict:
                                    "freezing is always safest."}, q1=0.003846, q2=True)
     # the quiz's belief reversed: one lr for the whole model; quiz right
     out["one_lr"] = KIT.answered({"build": ONE_LR})
+    # the honest tuned single lr, justified with a measured comparison: meets the target
+    out["one_lr_tuned"] = KIT.answered({"build": ONE_LR_TUNED, "explain-choice": ONE_LR_EXPLANATION},
+                                       q1=0.001479, q2=False)
     out["wrong"] = wrong()
     out["alt_correct_1"] = KIT.answered({"build": PLATEAU}, q1=0.01 / 2.6 ** 2, q2=False)
     out["alt_correct_2"] = KIT.answered({"build": HEAD_FIRST}, q1=1.479e-3, q2=False)
