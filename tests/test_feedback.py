@@ -7,6 +7,7 @@ in a temporary instructor folder; ``feedback`` and ``export`` then run over them
 from __future__ import annotations
 
 import csv
+import json
 
 import nbformat
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from autograder import sandbox
 from autograder.feedback import CSP
 from autograder.samplekit import Kit, cell, insert_after
-from conftest import autograder_cli
+from conftest import ROOT, autograder_cli
 
 PS1, PS2 = "ps1_param_groups", "ps2_default_lr"
 NO_SANDBOX = sandbox.problem()
@@ -86,7 +87,8 @@ def test_an_honest_student_who_writes_a_hidden_line_gets_a_page(fed, assignment,
     assert line in hidden_lines(Course(instructor=course), assignment)
     assert leaks(_page(course, assignment, student), [line]) == [line]   # their own code, shown
     row = rows[(assignment, student)]
-    assert row["score"] == row["max_score"] and row["flagged"] == "no", row
+    full = json.loads((ROOT / "autograder" / "samples" / assignment / "expected.json").read_text())
+    assert float(row["score"]) == full["perfect"]["score"] and row["flagged"] == "no", row
     assert not (course / "flags" / assignment / f"{student}.feedback.txt").exists()
 
 
