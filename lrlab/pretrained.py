@@ -8,10 +8,11 @@ it: the usual start of fine-tuning.
 
 ``fine_tuning_data()`` is the new task: a few labelled samples per class of a *changed* input
 (by default inverted images, dark digits on a light page), validated on the same held-out images,
-changed the same way.
+changed the same way; ``kind="clean"`` is unchanged digits the body never saw.
 
-``fine_tune`` runs one fine-tuning configuration and ``gradual_unfreezing`` ULMFiT's schedule,
-so that the lesson compares settings over several seeds in a line each.
+``fine_tune`` runs one fine-tuning configuration and ``gradual_unfreezing`` ULMFiT's schedule;
+``search`` runs whole families of recipes over candidate lrs and seeds at once (batched, through
+``lrlab.sweep``), so that the lesson compares each recipe at its best lr, over many seeds.
 
 Regenerate the checkpoint (same recipe, same seed, same weights)::
 
@@ -22,9 +23,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import data
@@ -33,10 +38,11 @@ from .models import MLP, mlp, perturbed
 NAME = "digits_mlp"
 ASSETS = Path(__file__).resolve().parent / "assets"
 HIDDEN = (128, 128)
-SPLIT_SEED = 0          # the digits split the body was pretrained on; fine-tune on the same
+SPLIT_SEED = 0          # the digits split the body was pretrained on (its training part)
 RECIPE = {"optimizer": "Adam", "lr": 1e-3, "epochs": 30, "batch_size": 64, "init_seed": 0,
           "train_seed": 0}
 KINDS = ("inverted", "clean", "shifted")
+PARTS = ("body.block1", "body.block2", "head")   # the model's parts, bottom to top
 
 
 def path(name: str = NAME) -> Path:
@@ -100,20 +106,34 @@ def load(name: str = NAME, *, new_head: bool = False, n_classes: int = 10, seed:
     return model.train()
 
 
-def fine_tuning_data(per_class: int = 10, *, seed: int = 0, kind: str = "inverted") -> data.Split:
-    """The fine-tuning task: ``per_class`` training samples of each digit (drawn with ``seed``)
-    from the same split the body was pretrained on, and its whole held-out validation part.
+def unseen() -> data.Split:
+    """Clean digits the pretrained body never saw: the held-out part of its split, halved. The
+    first half is the pool training samples are drawn from, the second half validates."""
+    split = data.digits(seed=SPLIT_SEED)
+    half = len(split.y_val) // 2
+    return data.Split(split.x_val[:half], split.y_val[:half], split.x_val[half:], split.y_val[half:],
+                      split.classes, "digits the body never saw")
 
-    ``kind``: ``"inverted"`` (1 - x: the features need adapting), ``"clean"`` (the pretraining
-    inputs themselves: the features fit as they are) or ``"shifted"`` (moved one pixel right and
-    down: to an MLP, new inputs the features do not fit).
+
+def fine_tuning_data(per_class: int = 10, *, seed: int = 0, kind: str = "inverted") -> data.Split:
+    """The fine-tuning task: ``per_class`` training samples of each digit, drawn with ``seed``,
+    and a whole validation set the body was never trained on.
+
+    ``kind``: ``"inverted"`` (1 - x of the pretraining split's images: the features need
+    adapting; validated on its held-out part, inverted), ``"shifted"`` (the same images moved one
+    pixel right and down: to an MLP, new inputs the features do not fit) or ``"clean"`` (unchanged
+    digits the body never saw, from ``unseen()``: the features fit as they are). Inverted and
+    shifted images are new inputs even where the digit was seen; clean ones must be new digits,
+    or fine-tuning would only recall what pretraining already fitted.
     """
+    if kind == "clean":
+        return data.few_shot(unseen(), per_class, seed=seed)
     split = data.digits(seed=SPLIT_SEED)
     if kind == "inverted":
         split = data.inverted(split)
     elif kind == "shifted":
         split = data.shifted(split, 1, 1)
-    elif kind != "clean":
+    else:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     return data.few_shot(split, per_class, seed=seed)
 
@@ -125,12 +145,16 @@ def fine_tune(make_groups, *, seed: int = 0, start: str = "pretrained", freeze_b
     """One fine-tuning run; returns its ``History``.
 
     ``make_groups(model)`` returns the parameter groups (e.g. ``lambda m: groups.by_part(m,
-    {'body': 1e-3, 'head': 1e-2})``); they are handed to ``torch.optim.Adam``. The model is the
-    pretrained body with a new head drawn with ``seed`` (``start="scratch"``: a random body too),
-    the body frozen first if ``freeze_body``. Full-batch training on ``fine_tuning_data(per_class,
-    seed=seed, kind=kind)``, so ``seed`` changes the head, the training samples and nothing else.
+    {'body': 1e-3, 'head': 1e-2})``); they are handed to ``torch.optim.Adam``. ``make_groups``
+    may also be that dict itself, ``{part: lr}``: then ``by_part`` builds the groups, and every
+    part of ``PARTS`` it leaves out is frozen first (``{'head': 1e-2}``: the body frozen), as
+    ``search`` does. The model is the pretrained body with a new head drawn with ``seed``
+    (``start="scratch"``: a random body too), the body frozen first if ``freeze_body``.
+    Full-batch training on ``fine_tuning_data(per_class, seed=seed, kind=kind)``, so ``seed``
+    changes the head, the training samples and nothing else.
     """
     from .freeze import freeze
+    from .groups import by_part
     from .train import train
 
     if start not in ("pretrained", "scratch"):
@@ -138,16 +162,28 @@ def fine_tune(make_groups, *, seed: int = 0, start: str = "pretrained", freeze_b
     task = fine_tuning_data(per_class, seed=seed, kind=kind)
     model = load(new_head=True, seed=seed) if start == "pretrained" else mlp(HIDDEN, seed=1000 + seed)
     keep_eval = [freeze(model.body)] if freeze_body else []
+    if isinstance(make_groups, Mapping):
+        lrs = dict(make_groups)
+        keep_eval += [freeze(model.get_submodule(p)) for p in part_lrs(lrs)
+                      if not any(p == k or p.startswith(k + ".") for k in lrs)]
+        make_groups = lambda m: by_part(m, lrs)  # noqa: E731
     opt = torch.optim.Adam(make_groups(model))
     return train(model, opt, task, epochs=epochs, batch_size=len(task.y_train), seed=seed,
                  device="cpu", keep_eval=keep_eval, label=label)
 
 
 def gradual_unfreezing(model: MLP, task: data.Split, *, lr: float, epochs_per_stage: int = 10,
-                       decay: float = 1 / 2.6, batch_size: int | None = None, seed: int = 0):
+                       decay: float = 1 / 2.6, batch_size: int | None = None, seed: int = 0,
+                       scheduler: Callable | None = None):
     """ULMFiT's gradual unfreezing: train the head alone, then unfreeze one block more per stage,
     top down, each stage with a new Adam optimizer over the unfrozen parts and layer-wise lrs
     (top part ``lr``, each part below ``decay`` times less).
+
+    Each stage builds its optimizer whole; none calls ``add_param_group``. That keeps it safe
+    with a scheduler: a scheduler holds one base lr (and, for ``LambdaLR``, one lambda) per group,
+    fixed when it is built, so a group added later makes ``LambdaLR``'s next ``step()`` raise
+    (lesson on freezing). ``scheduler(optimizer, stage)``, if given, builds the scheduler of each
+    stage's optimizer (stage 1 is the head alone); it is stepped once per epoch.
 
     Returns one ``History`` over all stages; its groups are every part, bottom to top, with lr 0
     recorded while a part is frozen.
@@ -166,7 +202,8 @@ def gradual_unfreezing(model: MLP, task: data.Split, *, lr: float, epochs_per_st
         opt = torch.optim.Adam(layerwise_decay(model, lr, decay=decay, order=active))
         frozen = [model.get_submodule(p) for p in order[:-stage]]
         hist = train(model, opt, task, epochs=epochs_per_stage, device="cpu",
-                     batch_size=batch_size or len(task.y_train), seed=seed + stage, keep_eval=frozen)
+                     batch_size=batch_size or len(task.y_train), seed=seed + stage, keep_eval=frozen,
+                     scheduler=scheduler(opt, stage) if scheduler is not None else None)
         pad = len(order) - len(active)
         whole.step_loss += hist.step_loss
         whole.train_loss += hist.train_loss
@@ -177,6 +214,125 @@ def gradual_unfreezing(model: MLP, task: data.Split, *, lr: float, epochs_per_st
         whole.steps_per_epoch, whole.n_classes = hist.steps_per_epoch, hist.n_classes
         whole.seconds += hist.seconds
     return whole
+
+
+# -- many recipes, lrs and seeds at once (batched) ----------------------------------------
+
+@dataclass
+class Search:
+    """What ``search`` measured: each recipe's final validation loss at each of its lrs on each
+    seed, and how far each part travelled.
+
+    ``lrs[name]``: the head lrs recipe ``name`` was run with. ``final[name]``: shape (its lrs,
+    seeds), ``inf`` for a run that blew up. ``travel[name]``: shape (its lrs, seeds, parts), each
+    part's update-to-weight ratios (as ``lrlab.train`` records them) summed over the run: how far
+    it moved, relative to its size. ``parts`` is ``PARTS``.
+    """
+
+    lrs: dict[str, list[float]]
+    seeds: list[int]
+    parts: list[str]
+    final: dict[str, np.ndarray]
+    travel: dict[str, np.ndarray]
+
+    def _columns(self, seeds) -> list[int]:
+        if seeds is None:
+            return list(range(len(self.seeds)))
+        seeds = list(seeds)
+        missing = [s for s in seeds if s not in self.seeds]
+        if missing:
+            raise ValueError(f"seeds {missing} were not run; this search ran {self.seeds}")
+        return [self.seeds.index(s) for s in seeds]
+
+    def _row(self, name: str, lr: float) -> int:
+        rows = [i for i, c in enumerate(self.lrs[name]) if math.isclose(c, lr, rel_tol=1e-9)]
+        if not rows:
+            raise ValueError(f"{name!r} was not run at lr {lr:g}; it was run at {self.lrs[name]}")
+        return rows[0]
+
+    def at(self, name: str, lr: float, seeds: Iterable[int] | None = None) -> np.ndarray:
+        """Final validation losses of recipe ``name`` with the head at ``lr``, one per seed
+        (``seeds``: some of those run, in that order; default all)."""
+        return self.final[name][self._row(name, lr), self._columns(seeds)]
+
+    def travelled(self, name: str, lr: float, seeds: Iterable[int] | None = None) -> np.ndarray:
+        """How far each part moved in recipe ``name``'s runs at head lr ``lr``: the update-to-weight
+        ratios summed over the run, shape (seeds, parts)."""
+        return self.travel[name][self._row(name, lr)][self._columns(seeds)]
+
+    def best(self, name: str, seeds: Iterable[int] | None = None) -> float:
+        """The lr whose mean final validation loss over ``seeds`` is lowest for recipe ``name``
+        (a run that blew up counts as ``inf``: its lr is chosen only if every lr blew up once)."""
+        means = self.final[name][:, self._columns(seeds)].mean(axis=1)
+        return self.lrs[name][int(np.argmin(means))]
+
+
+def part_lrs(lrs: Mapping[str, float]) -> dict[str, float]:
+    """``{part: lr}`` as ``lrlab.groups.by_part`` takes it, spelt out for each of ``PARTS``:
+    ``{"body": 1e-3, "head": 1e-2}`` gives both body blocks 1e-3; the most specific name wins; a
+    part no name covers gets lr 0 (frozen)."""
+    unknown = [k for k in lrs if not any(p == k or p.startswith(k + ".") for p in PARTS)]
+    if unknown:
+        raise ValueError(f"no part named {unknown[0]!r}; the parts are {', '.join(PARTS)} (or 'body')")
+    spelt = {}
+    for part in PARTS:
+        owners = [k for k in lrs if part == k or part.startswith(k + ".")]
+        spelt[part] = float(lrs[max(owners, key=len)]) if owners else 0.0
+    return spelt
+
+
+def search(recipes: Mapping[str, Callable[[float], Mapping[str, float]]],
+           lrs: Iterable[float] | Mapping[str, float | Iterable[float]], seeds: Iterable[int], *,
+           scratch: Iterable[str] = (), kind: str = "inverted", epochs: int = 40,
+           per_class: int = 10) -> Search:
+    """Every recipe at each of its head lrs on every seed: the runs ``fine_tune`` makes, batched.
+
+    ``recipes[name](lr)`` gives each part's lr when the head's is ``lr``, as ``by_part`` takes it
+    (``lambda lr: {"body": lr / 10, "head": lr}``); a part it leaves out is frozen (trained at lr
+    0: its weights never move, as with ``fine_tune(..., freeze_body=True)``). ``lrs``: the
+    candidate head lrs, the same for every recipe, or ``{name: lr or lrs}`` for each its own (e.g.
+    each recipe at the lr an earlier search chose). Recipes named in ``scratch`` start from a
+    random body (``start="scratch"``). Every run: Adam, full batch, ``epochs`` epochs on
+    ``fine_tuning_data(per_class, seed=seed, kind=kind)``, the head drawn with ``seed``. All runs
+    of one seed train together as one batched model (``lrlab.sweep.train_runs``); each equals its
+    ``fine_tune`` run up to float rounding (``tests/test_pretrained.py``).
+    """
+    from .sweep import train_runs
+
+    if isinstance(lrs, Mapping):
+        if set(lrs) != set(recipes):
+            raise ValueError(f"lrs names {sorted(lrs)}; the recipes are {sorted(recipes)}")
+        each = {n: [float(v)] if isinstance(v, (int, float)) else [float(x) for x in v]
+                for n, v in lrs.items()}
+    else:
+        shared = [float(v) for v in lrs]
+        each = {n: list(shared) for n in recipes}
+    seeds, scratch = [int(s) for s in seeds], set(scratch)
+    if not recipes or not seeds or not all(each.values()):
+        raise ValueError("search needs at least one recipe, one lr for each and one seed")
+    if scratch - set(recipes):
+        raise ValueError(f"scratch names {sorted(scratch - set(recipes))}, which are not recipes")
+    starts = {"pretrained": [n for n in recipes if n not in scratch],
+              "scratch": [n for n in recipes if n in scratch]}
+    makers = {"pretrained": lambda s: load(new_head=True, seed=s),
+              "scratch": lambda s: mlp(HIDDEN, seed=1000 + s)}
+    final = {n: np.empty((len(each[n]), len(seeds))) for n in recipes}
+    travel = {n: np.empty((len(each[n]), len(seeds), len(PARTS))) for n in recipes}
+    for j, seed in enumerate(seeds):
+        task = fine_tuning_data(per_class, seed=seed, kind=kind)
+        for start, names in starts.items():
+            if not names:
+                continue
+            rows = [(n, i) for n in names for i in range(len(each[n]))]
+            configs = [(part_lrs(recipes[n](each[n][i])), seed) for n, i in rows]
+            runs = train_runs(makers[start], task, configs, optimizer="Adam", epochs=epochs,
+                              batch_size=len(task.y_train))
+            losses = torch.nan_to_num(runs.final, nan=math.inf).numpy()
+            moved = runs.update_ratios.nan_to_num(0.0).sum(1).numpy()
+            for k, (n, i) in enumerate(rows):
+                final[n][i, j] = losses[k]
+                travel[n][i, j] = moved[k]
+    return Search(each, seeds, list(PARTS), final, travel)
 
 
 def main(argv=None) -> int:
