@@ -11,10 +11,10 @@ test-artifacts/classroom_NN_*.png and its time in test-artifacts/classroom_steps
  3. ben fetches ps1 and submits the release untouched
  4. the instructor collects (formgrader), grades and writes feedback with ``python -m autograder``
     in a JupyterLab terminal, releases the feedback (formgrader)
- 5. ada fetches the feedback and opens it: 14 / 14
+ 5. ada fetches the feedback and opens it: full marks
  6. a late ps4 (the bundled perfect sample, by e-mail) is collected and graded on the command
     line; the instructor gives its free-text answer 3 points in the formgrader;
-    ``python -m autograder export`` shows ps4 13/13, ada ps1 14/14, ben ps1 0/14
+    ``python -m autograder export`` shows full marks for ada's ps4 and ps1, 0 for ben's ps1
 
 Between steps the exchange's permissions are checked as the users themselves (runuser).
 """
@@ -49,6 +49,7 @@ from classroom.settings import ClassroomError, Settings  # noqa: E402
 TIMEOUT_MS = 90_000
 TEACHER, ADA, BEN = "lrt-teacher", "lrt-ada", "lrt-ben"
 PS1, PS4 = "ps1_param_groups", "ps4_loss_curves"
+PS1_FULL = json.loads((ROOT / "autograder" / "samples" / PS1 / "expected.json").read_text())["perfect"]["score"]
 
 
 # --- the roster and settings (no hub) ------------------------------------------------------
@@ -454,7 +455,7 @@ def test_a_class_on_the_hub_releases_fetches_validates_submits_grades_and_gets_f
             submitted.get_by_text("(view feedback)").click()
             ada.locator(".jp-DirListing-item", has_text=f"{PS1}.html").dblclick()
             feedback = ada.frame_locator(".jp-HTMLViewer iframe").locator("body")
-            expect(feedback).to_contain_text(f"{PS1} (Score: 14.0 / 14.0)")
+            expect(feedback).to_contain_text(f"{PS1} (Score: {PS1_FULL:.1f} / {PS1_FULL:.1f})")
             steps.done(ada, "ada_reads_feedback")
 
             # 6. a late ps4 by e-mail: graded on the command line, its free text by hand
@@ -491,6 +492,7 @@ def test_a_class_on_the_hub_releases_fetches_validates_submits_grades_and_gets_f
     with open(hub.homes[TEACHER] / "grading" / "grades.csv") as f:
         grades = {(r["student"], r["assignment"]): (r["score"], r["max_score"], r["status"])
                   for r in csv.DictReader(f)}
-    assert grades == {(ADA, PS1): ("14", "14", "graded"), (BEN, PS1): ("0", "14", "graded"),
+    full = f"{PS1_FULL:g}"
+    assert grades == {(ADA, PS1): (full, full, "graded"), (BEN, PS1): ("0", full, "graded"),
                       (ADA, PS4): ("13", "13", "graded")}, grades
     print("\n".join(steps.rows))

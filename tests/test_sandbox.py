@@ -27,6 +27,7 @@ from autograder import sandbox
 
 A = "ps1_param_groups"
 SAMPLES = ROOT / "autograder" / "samples" / A
+FULL = json.loads((SAMPLES / "expected.json").read_text())["perfect"]["score"]   # full marks
 DESTRUCTIVE = ["outlives_kernel", "zeroes_others", "locks_gradebook", "kills_batch", "plants_torch",
                "holds_pipe", "fork_bomb", "memory_forks", "huge_message", "ansi_exit",
                "finds_solutions"]
@@ -174,7 +175,7 @@ def test_grade_refuses_without_a_sandbox_and_says_what_to_do(tmp_path):
     assert _cli("export", "--instructor", course, cwd=tmp_path).returncode == 0
     with open(course / "grades.csv", newline="") as f:
         row = next(csv.DictReader(f))
-    assert row["score"] == "14" and "graded without a sandbox" in row["flags"] and row["flagged"] == "yes"
+    assert float(row["score"]) == FULL and "graded without a sandbox" in row["flags"] and row["flagged"] == "yes"
 
 
 def _disk_bytes(folder: Path) -> int:
@@ -273,7 +274,7 @@ def test_victims_keep_full_marks_around_every_destructive_sample(attacked):
     for attack in DESTRUCTIVE:
         for victim in (f"{attack}-v1", f"{attack}-v2"):
             row = rows[victim]
-            assert (row["score"], row["status"], row["flags"]) == ("14", "graded", ""), (victim, row)
+            assert (float(row["score"]), row["status"], row["flags"]) == (FULL, "graded", ""), (victim, row)
     con = sqlite3.connect(attacked["course"] / "gradebook.db")
     try:
         scores = dict(con.execute(
@@ -284,7 +285,7 @@ def test_victims_keep_full_marks_around_every_destructive_sample(attacked):
     finally:
         con.close()
     for attack in DESTRUCTIVE:
-        assert scores[f"{attack}-v1"] == scores[f"{attack}-v2"] == 14
+        assert scores[f"{attack}-v1"] == scores[f"{attack}-v2"] == FULL
 
 
 def test_each_attacker_gets_what_its_own_answers_earn(attacked):
@@ -373,24 +374,24 @@ def neighbours(tmp_path_factory):
 def test_honest_students_between_attackers_are_graded_in_full(neighbours):
     for student in VICTIMS:
         res = neighbours["result"](student)
-        assert (res["score"], res["status"], res["flags"]) == (14, "graded", []), (student, res)
+        assert (res["score"], res["status"], res["flags"]) == (FULL, "graded", []), (student, res)
 
 
 def test_every_honest_neighbour_gets_a_feedback_page(neighbours):
     for student in VICTIMS:
         page = neighbours["course"] / "feedback" / student / A / f"{A}.html"
-        assert page.is_file() and "14" in page.read_text(), student
+        assert page.is_file() and f"Score: {FULL:.1f} / {FULL:.1f}" in page.read_text(), student
 
 
 def test_nothing_a_kernel_leaves_reaches_the_next_kernel_of_its_worker(neighbours):
     res = neighbours["result"]("plants_everywhere")
-    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert (res["score"], res["status"]) == (FULL, "graded"), res
     assert "found: []" in neighbours["printed"]("looks_around")
 
 
 def test_a_kernel_that_fills_its_space_is_flagged_and_the_run_folder_is_read_only(neighbours):
     res = neighbours["result"]("fills_space")
-    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert (res["score"], res["status"]) == (FULL, "graded"), res
     assert any(f.startswith("filled its /tmp") for f in res["flags"]), res["flags"]
     assert any(f.startswith("filled its home folder") for f in res["flags"]), res["flags"]
     assert "run folder: OSError" in neighbours["printed"]("fills_space")
@@ -424,7 +425,7 @@ def test_a_symlinked_stderr_is_not_followed(neighbours, tmp_path):
 def test_huge_metadata_and_display_updates_are_cut_and_the_grader_stays_bounded(neighbours):
     for student in ("huge_metadata", "updates_displays"):
         res = neighbours["result"](student)
-        assert (res["score"], res["status"]) == (14, "graded"), res
+        assert (res["score"], res["status"]) == (FULL, "graded"), res
         assert any(f.startswith("huge output cut") for f in res["flags"]), res["flags"]
         assert res["timings"]["grader_peak_mb"] < 1024, res["timings"]
         notebook = neighbours["course"] / "autograded" / student / A / f"{A}.ipynb"
@@ -545,5 +546,5 @@ def test_a_students_processes_share_one_cpu():
 
 def test_a_run_far_slower_than_the_instructors_is_flagged(neighbours):
     res = neighbours["result"]("sleeps_near_timeout")     # 36 s of sleep; the solution runs in a few seconds
-    assert (res["score"], res["status"]) == (14, "graded"), res
+    assert (res["score"], res["status"]) == (FULL, "graded"), res
     assert len(res["flags"]) == 1 and res["flags"][0].startswith("slow: ps1_param_groups.ipynb ran"), res
