@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT, notebooks, repository_url
 
 ALL = notebooks("lessons", "solutions", "exercises")
+LESSONS = notebooks("lessons")
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
@@ -93,3 +94,18 @@ def test_the_quiz_is_called_a_popular_online_quiz(path):
 def test_the_readme_calls_the_quiz_a_popular_online_quiz():
     found = _misnamings((ROOT / "README.md").read_text(encoding="utf-8"))
     assert not found, f"README.md: say 'a popular online quiz', not {found}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_id)
+def test_a_prediction_is_checked_by_a_collapsed_cell(path):
+    """The cell right after a prediction's answer states the answer (its asserts): its code is
+    collapsed in JupyterLab, a form in Colab, and hidden on the site, until the student runs it."""
+    cells = nbformat.read(path, as_version=4).cells
+    for i, cell in enumerate(cells[:-1]):
+        after = cells[i + 1]
+        if cell.cell_type == "code" and "lrlab.quiz.check(" in cell.source and after.cell_type == "code":
+            meta = after.metadata
+            assert meta.get("jupyter", {}).get("source_hidden") is True, f"cell {i + 1}: not collapsed"
+            assert meta.get("colab", {}).get("cellView") == "form", f"cell {i + 1}: not a Colab form"
+            assert "hide-input" in meta.get("tags", []), f"cell {i + 1}: no hide-input tag"
+            assert after.source.startswith("# @title "), f"cell {i + 1}: no # @title line"
