@@ -14,14 +14,19 @@ ifeq ($(shell id -u),0)
 LAB_FLAGS += --allow-root
 endif
 
+# JupyterLab's settings for everyone: no news or update prompt on first open.
+LAB_OVERRIDES := classroom/config/everyone/lab/overrides.json
+
 .PHONY: venv lab test test-fast release grade-demo bench strip clean classroom
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt $(LAB_OVERRIDES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[course,dev,classroom]'
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp $(LAB_OVERRIDES) $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 ## Open JupyterLab on the course (make lab NO_BROWSER=1 on a server).

@@ -67,6 +67,18 @@ def test_makefile_puts_the_venv_on_path_and_has_the_two_commands():
     assert "-c constraints.txt" in text
 
 
+def test_make_lab_asks_no_one_about_news():
+    """JupyterLab's app settings in the venv (what `make lab` opens) turn its news and update
+    checks off, so a student's first open shows no prompt about "official Jupyter news"."""
+    import json
+    from pathlib import Path
+
+    overrides = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert overrides.is_file(), f"{overrides} is missing: make venv copies it"
+    notification = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert notification == {"fetchNews": "false", "checkForUpdates": False}
+
+
 def test_readme_starts_with_the_two_commands():
     head = (ROOT / "README.md").read_text()[:1500]
     assert "make lab" in head and "make test" in head
