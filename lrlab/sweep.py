@@ -600,6 +600,25 @@ class Grid:
         return fig
 
 
+def mean_grid(grids: Sequence[Grid]) -> Grid:
+    """The cell-by-cell mean of grids over the same lrs, e.g. one ``lr_grid`` per seed: losses and
+    accuracies averaged epoch by epoch, so ``final``, ``best``, ``best_single`` and ``heatmap``
+    read the mean. A cell where any grid's run blew up reads ``nan`` (drawn as ×). ``runs`` and
+    ``history`` stay the first grid's: a mean of runs is not a run."""
+    grids = list(grids)
+    if not grids:
+        raise ValueError("mean_grid needs at least one grid")
+    first = grids[0]
+    for g in grids[1:]:
+        if (g.row_part, g.col_part, g.row_lrs, g.col_lrs, g.epochs) != (
+                first.row_part, first.col_part, first.row_lrs, first.col_lrs, first.epochs):
+            raise ValueError("mean_grid averages grids of the same parts, lrs and epochs only")
+    mean = lambda field: torch.stack([getattr(g, field) for g in grids]).mean(0)  # noqa: E731
+    return Grid(first.row_part, first.col_part, list(first.row_lrs), list(first.col_lrs),
+                mean("train_loss"), mean("val_loss"), mean("val_acc"), first.optimizer, first.epochs,
+                first.device, sum(g.seconds for g in grids), first.runs)
+
+
 def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "head"),
             optimizer: str = "SGD momentum", epochs: int = 10, batch_size: int = 32, seed: int = 0,
             device=None, threads: int | None = 1, method: str = "auto") -> Grid:

@@ -14,7 +14,7 @@ from lrlab.data import preset
 from lrlab.diagnose import diagnose
 from lrlab.groups import by_part
 from lrlab.models import mlp
-from lrlab.sweep import Runs, lr_grid, train_runs
+from lrlab.sweep import Runs, lr_grid, mean_grid, train_runs
 from lrlab.train import DIVERGED, train
 from lrlab.widgets import make_optimizer
 
@@ -227,3 +227,15 @@ def test_a_batched_run_knows_its_number_of_classes():
     data = digits(seed=0)
     runs = train_runs(lambda s: mlp(hidden=(8,), seed=s), data, [({"body": 0.01, "head": 0.01}, 0)], epochs=1)
     assert runs.history(0).n_classes == data.n_classes == 10
+
+
+def test_mean_grid_averages_cell_by_cell_over_seeds():
+    lrs = [1e-2, 1e-1]
+    grids = [lr_grid(mlp((16,), seed=s), DATA, lrs, lrs, epochs=2, seed=s) for s in (0, 1, 2)]
+    mean = mean_grid(grids)
+    assert torch.allclose(mean.final, torch.stack([g.final for g in grids]).mean(0))
+    assert torch.allclose(mean.val_loss, torch.stack([g.val_loss for g in grids]).mean(0))
+    assert mean.best()[2] == pytest.approx(mean.final.min().item())
+    other = lr_grid(mlp((16,), seed=0), DATA, [1e-3, 1e-2], lrs, epochs=2)
+    with pytest.raises(ValueError, match="same parts, lrs and epochs"):
+        mean_grid([grids[0], other])
