@@ -13,7 +13,7 @@ test-artifacts/classroom_NN_*.png and its time in test-artifacts/classroom_steps
     in a JupyterLab terminal, releases the feedback (formgrader)
  5. ada fetches the feedback and opens it: full marks
  6. a late ps4 (the bundled perfect sample, by e-mail) is collected and graded on the command
-    line; the instructor gives its free-text answer 3 points in the formgrader;
+    line; the instructor gives its answers graded by hand full points in the formgrader;
     ``python -m autograder export`` shows full marks for ada's ps4 and ps1, 0 for ben's ps1
 
 Between steps the exchange's permissions are checked as the users themselves (runuser).
@@ -50,6 +50,15 @@ TIMEOUT_MS = 90_000
 TEACHER, ADA, BEN = "lrt-teacher", "lrt-ada", "lrt-ben"
 PS1, PS4 = "ps1_param_groups", "ps4_loss_curves"
 PS1_FULL = json.loads((ROOT / "autograder" / "samples" / PS1 / "expected.json").read_text())["perfect"]["score"]
+PS4_AUTO = json.loads((ROOT / "autograder" / "samples" / PS4 / "expected.json").read_text())["perfect"]["score"]
+
+
+def _manual_points(assignment: str) -> dict[str, float]:
+    """The points of each answer graded by hand, from the assignment's source notebook."""
+    import nbformat
+    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {m["grade_id"]: m["points"] for m in (c.metadata.get("nbgrader", {}) for c in nb.cells)
+            if m.get("solution") and m.get("grade")}
 
 
 # --- the roster and settings (no hub) ------------------------------------------------------
@@ -468,15 +477,18 @@ def test_a_class_on_the_hub_releases_fetches_validates_submits_grades_and_gets_f
             fg.get_by_role("link", name="Manual Grading").click()
             fg.get_by_role("link", name=PS4).click()
             fg.get_by_role("link", name=PS4).click()
+            manual = _manual_points(PS4)
+            full = PS4_AUTO + sum(manual.values())
             submission = fg.locator("tbody tr").first
-            expect(submission).to_contain_text("10 / 13")
+            expect(submission).to_contain_text(f"{PS4_AUTO:g} / {full:g}")
             submission.get_by_role("link").first.click()
-            free_text = fg.locator("input#explain-answer")
-            free_text.fill("3")
-            with teacher.expect_response(lambda r: "/formgrader/api/grade/" in r.url
-                                         and r.request.method == "PUT") as saved:
-                free_text.press("Tab")                      # the formgrader saves on change
-            assert saved.value.ok, "the formgrader did not save the manual grade"
+            for grade_id, points in manual.items():
+                free_text = fg.locator(f"input#{grade_id}")
+                free_text.fill(f"{points:g}")
+                with teacher.expect_response(lambda r: "/formgrader/api/grade/" in r.url
+                                             and r.request.method == "PUT") as saved:
+                    free_text.press("Tab")                  # the formgrader saves on change
+                assert saved.value.ok, f"the formgrader did not save the manual grade of {grade_id}"
             free_text.scroll_into_view_if_needed()
             steps.done(teacher, "instructor_graded_free_text")
             teacher.locator(".lm-TabBar-tab", has_text=f"{TEACHER}@").first.click()
@@ -492,7 +504,7 @@ def test_a_class_on_the_hub_releases_fetches_validates_submits_grades_and_gets_f
     with open(hub.homes[TEACHER] / "grading" / "grades.csv") as f:
         grades = {(r["student"], r["assignment"]): (r["score"], r["max_score"], r["status"])
                   for r in csv.DictReader(f)}
-    full = f"{PS1_FULL:g}"
+    full, ps4_full = f"{PS1_FULL:g}", PS4_AUTO + sum(_manual_points(PS4).values())
     assert grades == {(ADA, PS1): (full, full, "graded"), (BEN, PS1): ("0", full, "graded"),
-                      (ADA, PS4): ("13", "13", "graded")}, grades
+                      (ADA, PS4): (f"{ps4_full:g}", f"{ps4_full:g}", "graded")}, grades
     print("\n".join(steps.rows))
