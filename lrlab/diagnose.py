@@ -22,13 +22,14 @@ the first that fires gives the verdict:
 3. **overfitting** — the train loss ends below 0.01 x chance (the training set is memorised) and
    the validation loss ends above 1.2 times its best and more than 0.05 x chance above it; or the
    validation loss ends above twice the train loss and more than 0.3 x chance above it.
-4. **unstable** — the train loss went up at some epoch, ends above 0.04 x chance, and some group
-   took big steps. (A run with bumps that ends below 0.04 x chance, or whose groups all took
-   small steps, skips rules 5 and 6.)
+4. **unstable** — the train loss went up at some epoch, ends above 0.04 x chance, some group
+   took big steps, and the validation loss ends above its best (bumps that cost the validation
+   loss nothing are not instability). (A run with bumps that ends below 0.04 x chance, or whose
+   groups all took small steps, skips rules 5 and 6.)
 5. **too slow** — the train loss fell every epoch and ends above half of chance.
 6. **too slow** — the train loss fell every epoch, the best validation loss of the second half
    of the run is more than 10 % below the best of the first half (still falling), and the
-   validation loss ends below 1.5 times the train loss (the model is not memorising yet).
+   validation loss ends below twice the train loss (the model is not memorising yet).
 7. **never healthy at chance** — the best validation loss is above 0.9 x chance (the model never
    got much better than a uniform guess): **unstable** if the train loss spiked (as in rule 2) or
    some group took big steps, else **too slow**.
@@ -48,8 +49,20 @@ is True. That is an **unstable** run whose validation loss ends above 1.02 x cha
 about, worse than a uniform guess), or a **too slow** run whose validation loss fell by less than
 0.04 x chance after epoch 1 (three times as fast is still at chance).
 
-The thresholds were tuned on runs of half the seeds of ``benchmarks/bench_diagnose.py`` and are
-reported on the other half (``benchmarks/RESULTS.md``).
+The thresholds were tuned on seeds 0-3 of the settings of ``benchmarks/bench_diagnose.py`` (MLPs
+of 32 to 128-128 units and the pretrained body; batch 32, 8 or the whole set; SGD momentum, Adam,
+AdamW; 10 or 40 epochs) and are reported on its other seeds and on **held-out settings** it was
+never tuned on (other widths and depths, batch sizes 4-256, SGD without momentum, Adam with other
+betas, an lr grid offset by x sqrt(3), 8-30 epochs, five classes): ``benchmarks/RESULTS.md``.
+
+**Where the rules do not generalise.** The references of "big steps" (0.1 and 1.0 per epoch) are
+this course's calibration, not a law: an update ratio per epoch grows with the steps per epoch
+and depends on the optimizer and the layer widths. The spike rule (2) is the weakest outside the
+corpus: on training sets of a hundred samples or fewer (tiny splits, few-shot fine-tuning) the
+epoch train loss jumps by more than 25 % at lrs where no x3 or /3 of one group changes the best
+validation loss, and the run is still called unstable and told to divide an lr by 3; on the
+held-out settings most false alarms are such runs. Treat the advice as a first guess to check by
+retraining, and trust it least on tiny data.
 """
 from __future__ import annotations
 
@@ -69,7 +82,7 @@ RISE_FACTOR, RISE_MIN = 1.2, 0.05     # ... and val 1.2x its best and 0.05 x cha
 GAP_FACTOR, GAP_MIN = 2.0, 0.3        # val twice train and 0.3 x chance above it: overfitting
 DONE = 0.04                           # a bumpy run whose train loss ends below this is done
 SLOW_CHANCE = 0.5                     # a smooth run ending above half of chance: too slow
-STILL_FALLING, CLOSE = 0.1, 1.5       # val best 10 % lower in the 2nd half, val < 1.5x train
+STILL_FALLING, CLOSE = 0.1, 2.0       # val best 10 % lower in the 2nd half, val < 2x train
 STILL = 0.05                          # a body whose weights moved < 5 % in all barely moved
 AT_CHANCE = 0.9                       # best val loss above 0.9 x chance: the run is at chance
 BARELY_FELL = 0.04                    # ... too slow, val fell < 0.04 x chance: no x3 step will do
@@ -277,7 +290,7 @@ def diagnose(history: History, *, n_classes: int | None = None) -> Diagnosis:
                          "the model memorises the training set", evidence=evidence)
 
     bumpy = any(b > a for a, b in zip(train, train[1:]))
-    if bumpy and big_steps and train[-1] > DONE * chance:
+    if bumpy and big_steps and train[-1] > DONE * chance and val[-1] > val[best]:
         return _unstable(f"train loss went up between epochs and ends at {train[-1]:.3f}, "
                          f"{train[-1] / min(train):.1f}x its lowest", evidence)
     if not bumpy and train[-1] > SLOW_CHANCE * chance:

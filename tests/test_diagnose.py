@@ -150,6 +150,25 @@ def test_a_smooth_run_whose_validation_loss_is_still_falling_is_too_slow():
     assert d.evidence["val_fall"] == pytest.approx(1 - 0.35 / 0.9)
 
 
+def test_a_smooth_run_still_falling_with_val_under_twice_train_is_too_slow():
+    # issue 18: rule 6 read val < 1.5 x train; on the tuning half, "healthy" runs that one x3
+    # improves by > 20 % sit at val 1.57-2.10 x train (quartiles)
+    d = dg.diagnose(hist([2.2, 1.4, 0.9, 0.6, 0.45, 0.35], [2.1, 1.5, 1.1, 0.85, 0.7, 0.63],
+                         **ratios(0.1, 0.5, 6)))
+    assert d.evidence["val_end"] / 0.35 == pytest.approx(1.8)
+    assert d.verdict == dg.TOO_SLOW and "still falling" in d.reason and d.lr_factors == {"body": dg.RAISE}
+
+
+def test_bumps_that_cost_the_validation_loss_nothing_are_not_unstable():
+    # issue 18: rule 4 needs the validation loss to end above its best; a run that went up
+    # between epochs but ends at its best validation loss was not harmed by its bumps
+    train_loss = [2.0, 0.8, 0.5, 0.52, 0.3, 0.25]
+    at_best = dg.diagnose(hist(train_loss, [1.9, 0.9, 0.6, 0.58, 0.45, 0.40], **ratios(0.5, 2.0, 6)))
+    assert at_best.verdict != dg.UNSTABLE and at_best.lr_factors.get("body") != dg.LOWER, str(at_best)
+    harmed = dg.diagnose(hist(train_loss, [1.9, 0.9, 0.6, 0.58, 0.40, 0.45], **ratios(0.5, 2.0, 6)))
+    assert harmed.verdict == dg.UNSTABLE and harmed.lr_factors == {"body": dg.LOWER}, str(harmed)
+
+
 def test_u_shaped_validation_loss_after_memorising_is_overfitting():
     d = dg.diagnose(hist([2.0, 1.0, 0.5, 0.1, 0.02, 0.005, 0.002],
                          [2.0, 1.1, 0.70, 0.65, 0.75, 0.80, 0.85]))
@@ -322,3 +341,50 @@ def test_the_label_is_the_change_that_helps_most_beyond_the_noise(bench):
     assert bench.decade_hint(dg.Diagnosis(dg.TOO_SLOW, "", "body", {"body": dg.RAISE})) == 0
     with pytest.raises(ValueError, match="x3 or /3"):
         bench.shift(i, j, {"body": 10.0})
+
+
+def test_the_held_out_settings_differ_from_the_tuning_settings(bench):
+    # issue 18: held-out settings differ by model, batch size, optimizer and lr range, not by seed
+    tuning = bench.SETTINGS
+    for held in bench.HELD_OUT:
+        setting = held.setting
+        assert held.optimizer not in bench.OPTIMIZERS
+        if setting.start == "scratch":                 # the pretrained body is the only shared model
+            assert setting.hidden not in {t.hidden for t in tuning}
+        assert all(setting.batch_size != t.batch_size for t in tuning)
+        lrs = bench.grid_lrs(held.optimizer, bench.HELD_OUT_GRID)
+        tuning_lrs = {lr for o in bench.OPTIMIZERS for lr in bench.grid_lrs(o)}
+        assert not any(math.isclose(lr, t, rel_tol=1e-3) for lr in lrs for t in tuning_lrs)
+        assert all(b / a == pytest.approx(bench.STEP) for a, b in zip(lrs, lrs[1:]))
+    assert not set(bench.HELD_OUT_SEEDS) & set(bench.SEEDS)
+    pairs, grid, seeds = bench.plan("held-out settings")
+    assert len(pairs) == len(bench.HELD_OUT) and grid == bench.HELD_OUT_GRID
+    assert bench.plan("tuning half")[2] == tuple(bench.TUNE)
+
+
+def test_an_optimizer_variant_patches_the_sweep_only_while_it_trains(bench):
+    from lrlab import sweep
+    momentum, betas = sweep.MOMENTUM, sweep.BETAS
+    with bench.variant("SGD (no momentum)") as base:
+        assert base == "SGD momentum" and sweep.MOMENTUM == 0.0
+    with bench.variant("Adam (betas 0.8, 0.99)") as base:
+        assert base == "Adam" and sweep.BETAS == (0.8, 0.99)
+    assert (sweep.MOMENTUM, sweep.BETAS) == (momentum, betas)
+    # plain SGD through the batched sweep is torch's SGD without momentum
+    split = data.digits(n_train=64, seed=0)
+    with bench.variant("SGD (no momentum)") as base:
+        runs = bench.sweep.train_runs(lambda s: mlp((16,), seed=s), split, [({"body": 0.1, "head": 0.2}, 0)],
+                                      optimizer=base, epochs=2, batch_size=16)
+    model = mlp((16,), seed=0)
+    opt = torch.optim.SGD(groups.by_part(model, {"body": 0.1, "head": 0.2}), lr=0.1)
+    h = train(model, opt, split, epochs=2, batch_size=16, seed=0, device="cpu")
+    assert runs.val_loss[0].tolist() == pytest.approx(h.val_loss, rel=1e-4)
+
+
+def test_outcomes_read_any_grid_and_seed_count(bench):
+    class Runs:
+        val_loss = torch.ones(9 ** 2 * 4, 2)
+    Runs.val_loss[4 * 10 + 1] = torch.tensor([0.5, 0.3])          # cell (1, 1), the second seed
+    out = bench.outcomes(Runs, 9, 4)
+    assert out.shape == (9, 9, 4) and out[1, 1, 1] == pytest.approx(0.3) and out[1, 1, 0] == 1.0
+    assert bench.two_steps(out, 7, 7, 0, +1) is None and bench.two_steps(out, 6, 6, 0, +1) is not None
