@@ -207,7 +207,9 @@ def _grade_batch(args, work: Path) -> dict:
     import subprocess
     import threading
 
-    batch_tmp = Path(tempfile.mkdtemp(prefix="sbx-", dir="/tmp"))
+    from autograder.kernel import short_folder
+
+    batch_tmp = short_folder("sbx-")
     tmp_before = _tmp_entries()
     cgroups_before = _cgroups()
     start = time.monotonic()
