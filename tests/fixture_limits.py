@@ -11,8 +11,8 @@ import pytest
 import pytest_timeout
 
 # A shared fixture's limit: pytest's `timeout` (600 s in pyproject.toml), or the one named here.
-# `graded` runs the demo over every sample: 234 s on an idle 2-core machine, 324 s beside two
-# busy processes (2026-12-07); 1800 s leaves 3x on a machine 1.8x slower than that, loaded.
+# `graded` runs the demo over every sample (110 since issue 17's samples): 307 s on an idle 2-core
+# machine, 421 s beside a one-thread benchmark (2026-12-07); 1800 s leaves over 4x of the latter.
 FIXTURE_LIMIT_S = {"graded": 1800}
 _running: dict[str, pytest.Item] = {}
 
