@@ -32,7 +32,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -613,10 +613,9 @@ def mean_grid(grids: Sequence[Grid]) -> Grid:
         if (g.row_part, g.col_part, g.row_lrs, g.col_lrs, g.epochs) != (
                 first.row_part, first.col_part, first.row_lrs, first.col_lrs, first.epochs):
             raise ValueError("mean_grid averages grids of the same parts, lrs and epochs only")
-    mean = lambda field: torch.stack([getattr(g, field) for g in grids]).mean(0)  # noqa: E731
-    return Grid(first.row_part, first.col_part, list(first.row_lrs), list(first.col_lrs),
-                mean("train_loss"), mean("val_loss"), mean("val_acc"), first.optimizer, first.epochs,
-                first.device, sum(g.seconds for g in grids), first.runs)
+    means = {field: torch.stack([getattr(g, field) for g in grids]).mean(0)
+             for field in ("train_loss", "val_loss", "val_acc")}
+    return replace(first, **means, seconds=sum(g.seconds for g in grids))
 
 
 def lr_grid(model: nn.Module, data: Split, row_lrs, col_lrs, *, parts=("body", "head"),
