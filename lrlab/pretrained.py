@@ -164,8 +164,7 @@ def fine_tune(make_groups, *, seed: int = 0, start: str = "pretrained", freeze_b
     keep_eval = [freeze(model.body)] if freeze_body else []
     if isinstance(make_groups, Mapping):
         lrs = dict(make_groups)
-        keep_eval += [freeze(model.get_submodule(p)) for p in part_lrs(lrs)
-                      if not any(p == k or p.startswith(k + ".") for k in lrs)]
+        keep_eval += [freeze(model.get_submodule(p)) for p in part_lrs(lrs) if not _named(p, lrs)]
         make_groups = lambda m: by_part(m, lrs)  # noqa: E731
     opt = torch.optim.Adam(make_groups(model))
     return train(model, opt, task, epochs=epochs, batch_size=len(task.y_train), seed=seed,
@@ -267,16 +266,22 @@ class Search:
         return self.lrs[name][int(np.argmin(means))]
 
 
+def _named(part: str, names: Iterable[str]) -> list[str]:
+    """The names that cover ``part``: itself, or a module above it (``"body"`` covers
+    ``"body.block1"``)."""
+    return [k for k in names if part == k or part.startswith(k + ".")]
+
+
 def part_lrs(lrs: Mapping[str, float]) -> dict[str, float]:
     """``{part: lr}`` as ``lrlab.groups.by_part`` takes it, spelt out for each of ``PARTS``:
     ``{"body": 1e-3, "head": 1e-2}`` gives both body blocks 1e-3; the most specific name wins; a
     part no name covers gets lr 0 (frozen)."""
-    unknown = [k for k in lrs if not any(p == k or p.startswith(k + ".") for p in PARTS)]
+    unknown = [k for k in lrs if not any(_named(p, [k]) for p in PARTS)]
     if unknown:
         raise ValueError(f"no part named {unknown[0]!r}; the parts are {', '.join(PARTS)} (or 'body')")
     spelt = {}
     for part in PARTS:
-        owners = [k for k in lrs if part == k or part.startswith(k + ".")]
+        owners = _named(part, lrs)
         spelt[part] = float(lrs[max(owners, key=len)]) if owners else 0.0
     return spelt
 
