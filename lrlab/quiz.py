@@ -2,10 +2,15 @@
 check for the graded ones.
 
     >>> from lrlab import quiz
-    >>> quiz.check("l02.default_lr", 0.001)      # prints one line, returns True / False
+    >>> quiz.check("l02.default_lr", 0.001)      # prints one line, returns a Verdict
     correct: l02.default_lr
-    >>> quiz.check("ps1.q1", "B")                # a graded question: its form only, returns None
+    >>> quiz.check("ps1.q1", "B")                # a graded question: its form only
     ps1.q1: graded after hand-in; your answer has the right form
+
+The printed line is the answer a student reads. The returned ``Verdict`` is for code (truthy
+only when right; ``.correct`` is True, False, or None for a well-formed graded answer) and
+shows nothing when it is a cell's last expression, so a notebook prints the line once and no
+stray ``False`` under it.
 
 ``lrlab/assets/quiz_hashes.json`` holds two kinds of question:
 
@@ -64,13 +69,31 @@ from pathlib import Path
 HASHES = Path(__file__).resolve().parent / "assets" / "quiz_hashes.json"
 DEFAULT_DIGITS = 4
 
-__all__ = ["check", "normalise", "add", "graded", "HASHES"]
+__all__ = ["check", "Verdict", "normalise", "add", "graded", "HASHES"]
 FORMS = ("number", "bool")      # or a list of the allowed words
 GRADED = "graded after hand-in"
 
 
 class _Unanswered(Exception):
     pass
+
+
+class Verdict:
+    """``check``'s result: ``correct`` is True, False, or None (a graded answer of the right
+    form). Truthy only when right; displays nothing in IPython (``check`` printed its line)."""
+    __slots__ = ("correct",)
+
+    def __init__(self, correct: bool | None):
+        self.correct = correct
+
+    def __bool__(self) -> bool:
+        return self.correct is True
+
+    def __repr__(self) -> str:
+        return f"Verdict(correct={self.correct})"
+
+    def _ipython_display_(self) -> None:
+        """A cell ending in ``check(...)`` shows the printed line only."""
 
 
 def _number(x) -> float | None:
@@ -146,26 +169,27 @@ def _has_form(answer, form) -> bool:
     return type(answer) is str and " ".join(answer.split()).casefold() in {w.casefold() for w in form}
 
 
-def _check_form(question_id: str, entry: dict, answer) -> bool | None:
+def _check_form(question_id: str, entry: dict, answer) -> Verdict:
     """A graded question: say whether the answer has the right form, never whether it is right."""
     if answer is None or answer is Ellipsis:
         print(f"not yet: {question_id}: write your answer into the variable first")
-        return False
+        return Verdict(False)
     form = entry.get("form")
     if form is not None and not _has_form(answer, form):
         print(f"not yet: {question_id}: the answer must be {_form_text(form)} "
               f"(it is graded after hand-in)")
-        return False
+        return Verdict(False)
     print(f"{question_id}: {GRADED}; your answer has the right form")
-    return None
+    return Verdict(None)
 
 
-def check(question_id: str, answer, *, path: Path | str | None = None) -> bool | None:
-    """Print one line and return whether ``answer`` is right (a self-check: True / False).
+def check(question_id: str, answer, *, path: Path | str | None = None) -> Verdict:
+    """Print one line and return a ``Verdict``: whether ``answer`` is right (a self-check:
+    ``correct`` True / False).
 
     For a graded question (no key here) it checks the form only: it prints "graded after
-    hand-in; your answer has the right form" and returns None for every well-formed answer, right
-    or wrong; False (with the form asked for) for one of the wrong form or none yet.
+    hand-in; your answer has the right form" and ``correct`` is None for every well-formed
+    answer, right or wrong; False (with the form asked for) for one of the wrong form or none yet.
     Raises ValueError for a question id that is not registered.
     """
     data = _load(Path(path) if path else HASHES)
@@ -181,14 +205,14 @@ def check(question_id: str, answer, *, path: Path | str | None = None) -> bool |
         text = normalise(answer, entry.get("digits", DEFAULT_DIGITS))
     except _Unanswered:
         print(f"not yet: {question_id}: write your answer into the variable first")
-        return False
+        return Verdict(False)
     ok = _digest(entry["salt"], text) in entry["hashes"]
     if ok:
         print(f"correct: {question_id}")
     else:
         hint = entry.get("hint")
         print(f"not yet: {question_id}" + (f" (hint: {hint})" if hint else ""))
-    return ok
+    return Verdict(ok)
 
 
 @contextlib.contextmanager
@@ -307,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             graded(args.question_id, _parse_answer(args.form), path=args.file)
             print(f"registered {args.question_id} as graded (form only) in {args.file or HASHES}")
         elif args.command == "check":
-            return 1 if check(args.question_id, _parse_answer(args.answer), path=args.file) is False else 0
+            return 1 if check(args.question_id, _parse_answer(args.answer), path=args.file).correct is False else 0
         else:
             for qid, entry in sorted(_load(args.file or HASHES).items()):
                 if entry.get("graded") or "hashes" not in entry:

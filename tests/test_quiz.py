@@ -185,13 +185,13 @@ def _wrong_of_the_same_form(answer):
 @pytest.mark.parametrize("qid,answer", _exercise_answers(), ids=lambda v: str(v))
 def test_exercise_check_tells_the_form_never_right_from_wrong(qid, answer, capsys):
     """Before hand-in, check says the same for the solution's answer and a wrong one of its form."""
-    assert quiz.check(qid, answer) is None, f"{qid}: the solution's answer is not of the form registered"
+    assert quiz.check(qid, answer).correct is None, f"{qid}: the solution's answer is not of the form registered"
     right = capsys.readouterr().out
     assert right == f"{qid}: graded after hand-in; your answer has the right form\n"
     wrong = _wrong_of_the_same_form(answer)
-    if quiz.check(qid, wrong) is None:      # a letter question's other letter, the other bool, ...
+    if quiz.check(qid, wrong).correct is None:      # a letter question's other letter, the other bool, ...
         assert capsys.readouterr().out == right
-    assert quiz.check(qid, None) is False
+    assert quiz.check(qid, None).correct is False
     assert "write your answer" in capsys.readouterr().out
 
 
@@ -200,12 +200,12 @@ def test_graded_question_checks_its_form(tmp_path, capsys):
     quiz.graded("t.letter", ["A", "B", "C", "D"], path=path)
     quiz.graded("t.num", "number", path=path)
     quiz.graded("t.bool", "bool", path=path)
-    assert quiz.check("t.letter", " c ", path=path) is None
-    assert quiz.check("t.letter", "E", path=path) is False
+    assert quiz.check("t.letter", " c ", path=path).correct is None
+    assert quiz.check("t.letter", "E", path=path).correct is False
     assert "one of 'A', 'B', 'C', 'D'" in capsys.readouterr().out
-    assert quiz.check("t.num", 0.5, path=path) is None and quiz.check("t.num", 3, path=path) is None
-    assert quiz.check("t.num", "0.5", path=path) is False and quiz.check("t.num", True, path=path) is False
-    assert quiz.check("t.bool", False, path=path) is None and quiz.check("t.bool", 0, path=path) is False
+    assert quiz.check("t.num", 0.5, path=path).correct is None and quiz.check("t.num", 3, path=path).correct is None
+    assert quiz.check("t.num", "0.5", path=path).correct is False and quiz.check("t.num", True, path=path).correct is False
+    assert quiz.check("t.bool", False, path=path).correct is None and quiz.check("t.bool", 0, path=path).correct is False
     assert set(json.loads(path.read_text())["t.num"]) == {"graded", "form"}
     with pytest.raises(ValueError, match="graded question"):
         quiz.add("t.num", 0.5, path=path)
@@ -227,3 +227,20 @@ def test_command_line_graded(tmp_path):
     assert "t.g  (graded after hand-in; form: one of 'body', 'head')" in r.stdout
     r = _cli("add", "t.g", "head", "--file", path)
     assert r.returncode == 1 and r.stderr.startswith("error:") and "graded question" in r.stderr
+
+
+def test_a_cell_ending_in_check_shows_the_line_once_and_no_stray_value(hashes, capsys):
+    """The lessons' quiz cells end in ``check(...)``: a kernel shows its printed line, and the
+    value of the cell (what ipykernel would send as the cell's result) has nothing to show."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.user_ns.update(quiz=quiz, hashes=hashes)
+    for answer, line in [("None", "not yet: t.lr: write your answer into the variable first"),
+                         ("0.1", "not yet: t.lr (hint: read the signature)"),
+                         ("1e-3", "correct: t.lr")]:
+        result = shell.run_cell(f"quiz.check('t.lr', {answer}, path=hashes)")
+        assert result.success and capsys.readouterr().out.startswith(line + "\n")
+        assert bool(result.result) is (answer == "1e-3")
+        assert shell.display_formatter.format(result.result) == ({}, {}), "a stray value is shown"
+    assert shell.display_formatter.format(False)[0] == {"text/plain": "False"}   # what it was
