@@ -25,6 +25,7 @@ import ast
 import contextlib
 import io
 import json
+import re
 from dataclasses import dataclass
 
 from lrlab.probe import MIME, NotPlainData, check_namespace, decode
@@ -150,17 +151,18 @@ def judge(test: Test, outputs) -> Verdict:
 
 def apply(cell, test: Test, verdict: Verdict) -> None:
     """Give the test cell the instructor's source and outputs that score as the verdict says:
-    nbgrader scores a test cell 0 for an error or stderr output and full points otherwise."""
+    nbgrader scores a test cell 0 for an error or stderr output and full points otherwise.
+    A failure's error is made here (``failure_traceback``), never the kernel's: the kernel's
+    traceback runs through the grading form of the cell and the grader's files."""
     from nbformat.v4 import new_output
 
-    kept = []
+    kept, errors = [], []
     for o in cell.get("outputs", []):
         kind = o.get("output_type")
         if kind == "display_data" and MIME in o.get("data", {}):
             continue
         if kind in ("error", "execute_result"):
-            if not verdict.passed and kind == "error":
-                kept.append(o)
+            errors += [o] if kind == "error" else []
             continue
         if kind == "stream" and o.get("name") == "stderr":
             o = new_output("stream", name="stdout", text=o.get("text", ""))
@@ -169,8 +171,44 @@ def apply(cell, test: Test, verdict: Verdict) -> None:
     if verdict.passed:
         if not printed.endswith(verdict.message):      # a visible test printed it already
             kept.append(new_output("stream", name="stdout", text=verdict.message))
-    elif not any(o.get("output_type") == "error" for o in kept):
+    else:
+        count = cell.get("execution_count")
+        own = student_frames(errors[0].get("traceback", []), count) if errors else []
         kept.append(new_output("error", ename="AssertionError", evalue=verdict.message,
-                               traceback=[f"AssertionError: {verdict.message}"]))
+                               traceback=failure_traceback(test.source, verdict.message, count, own)))
     cell.source = test.source
     cell.outputs = kept
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CELL_FRAME = re.compile(r"Cell In\[(\d+)\], line \d+")
+
+
+def student_frames(traceback: list, count) -> list[str]:
+    """The frames of a kernel's traceback in the student's own cells: a frame (one item of
+    IPython's list) that starts ``Cell In[N]`` for a cell other than the test cell itself (``count``).
+    Frames in files (``lrlab/probe.py``, site-packages: grader internals, instructors' paths) and
+    in the test cell (its kernel form calls ``_lrlab_probe.report``) are left out, as is anything
+    not text. What is kept is shown only on this student's page, as text, and the leak check
+    still reads it."""
+    kept = []
+    for frame in traceback if type(traceback) is list else []:
+        if type(frame) is not str:
+            continue
+        head = CELL_FRAME.match(ANSI.sub("", frame).lstrip())
+        if head and str(head.group(1)) != str(count):
+            kept.append(frame[:4000])
+    return kept[-5:]
+
+
+def failure_traceback(source: str, message: str, count, frames: list[str]) -> list[str]:
+    """A failed test as IPython shows an error: the test cell's own ``run_test(probe, judge)``
+    line (from the instructor's source), the student's frames, then the assertion message."""
+    lines = source.splitlines()
+    n = max((i + 1 for i, line in enumerate(lines) if line.startswith("run_test(")), default=len(lines))
+    red, green, reset = "\x1b[31m", "\x1b[32m", "\x1b[39m"
+    where = f"Cell In[{count}], line {n}" if count else f"line {n}"
+    call = f"{where}\n{green}----> {n}{reset} {lines[n - 1] if lines else ''}\n"
+    return [f"{red}{'-' * 75}{reset}",
+            f"{red}AssertionError{reset}{' ' * 28}Traceback (most recent call last)",
+            call, *frames, f"{red}AssertionError{reset}: {message}"]

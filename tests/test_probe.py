@@ -163,3 +163,64 @@ def test_a_visible_tests_ok_line_is_shown_once():
     cell.outputs += _out({"value": 8, "kernel": "passed"})
     probes.apply(cell, test, probes.judge(test, cell.outputs))
     assert [o.output_type for o in cell.outputs] == ["stream"] and cell.outputs[0].text == "ok: doubled\n"
+
+
+VISIBLE = '''# Test (visible, 1 point): doubles.
+def probe():
+    return answer()
+
+def judge(r):
+    assert r == 8, "not doubled"
+
+run_test(probe, judge)'''
+
+
+@pytest.fixture
+def shell():
+    """A real IPython shell whose tracebacks are kept as a kernel sends them (IPython's list)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    sh, sent = InteractiveShell.instance(), []
+    sh._showtraceback = lambda etype, evalue, stb: sent.append(stb)
+    yield sh, sent
+    del sh._showtraceback                  # the class's own again
+
+
+@pytest.mark.parametrize("answer,payload,line,message", [
+    ("def answer():\n    return 9", {"value": 9, "kernel": "failed: AssertionError"}, None,
+     "AssertionError: not doubled"),
+    ("def answer():\n    raise NotImplementedError('todo')", {"error": "NotImplementedError: todo"},
+     "raise NotImplementedError('todo')",
+     "AssertionError: the test could not run your code: NotImplementedError: todo")])
+def test_a_failed_test_shows_the_test_line_the_students_frames_and_the_message(shell, answer, payload,
+                                                                               line, message):
+    """A visible test run in its grading form in a real IPython after the student's ``answer``
+    cell, its outputs as the kernel sent them, then ``apply``'d: no grader frame is left."""
+    sh, sent = shell
+    test = probes.split("v", VISIBLE, 1)
+    sh.run_cell(answer, store_history=True)
+    result = sh.run_cell(test.kernel_source, store_history=True)
+    assert not result.success and sent
+    cell = nbformat.v4.new_code_cell("kernel form", execution_count=result.execution_count)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "v", "points": 1}
+    error = result.error_in_exec
+    cell.outputs = _out(payload) + [nbformat.v4.new_output(
+        "error", ename=type(error).__name__, evalue=str(error), traceback=sent[-1])]
+    probes.apply(cell, test, probes.judge(test, cell.outputs))
+    (shown,) = [o for o in cell.outputs if o.output_type == "error"]
+    text = probes.ANSI.sub("", "\n".join(shown.traceback))
+    assert f"Cell In[{cell.execution_count}], line 8\n----> 8 run_test(probe, judge)" in text
+    assert text.rstrip().endswith(message) and shown.ename == "AssertionError"
+    if line:                                               # where the student's own code raised
+        assert f"Cell In[{cell.execution_count - 1}], line 2, in answer()" in text and line in text
+    for grader in ("_lrlab_probe", "lrlab/probe.py", "report(", "noqa", str(ROOT), "def judge"):
+        assert grader not in text, grader
+
+
+def test_only_the_students_cell_frames_of_a_kernel_traceback_are_kept():
+    frames = ["\x1b[31m-----\x1b[39m", "NameError   Traceback (most recent call last)",
+              "Cell In[7], line 9\n----> 9 _lrlab_probe.report(probe, judge)",          # the test cell
+              "File /srv/course/lrlab/probe.py:137, in report(probe, judge)",           # grader files
+              "\x1b[36mCell\x1b[39m \x1b[32mIn[3]\x1b[39m, line 2, in answer()\n----> 2 x",  # the student's
+              {"not": "text"}, "Cell In[x], line 1", "NameError: name 'x' is not defined"]
+    assert probes.student_frames(frames, 7) == [frames[4]]
+    assert probes.student_frames("Cell In[3], line 1", 7) == [] and probes.student_frames(None, 7) == []
