@@ -16,6 +16,10 @@ endif
 
 # JupyterLab's settings for everyone: no news or update prompt on first open.
 LAB_OVERRIDES := classroom/config/everyone/lab/overrides.json
+# A student's JupyterLab: the classroom's student configuration (student, everyone: no formgrader,
+# no Create Assignment) under self-study's (no exchange here: no Nbgrader menu, no Assignments tab).
+empty :=
+LAB_CONFIG_PATH := $(subst $(empty) $(empty),:,$(abspath $(addprefix classroom/config/,self-study student everyone)))
 
 .PHONY: venv lab test test-fast release grade-demo bench strip clean classroom
 
@@ -31,7 +35,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt $(LAB_OVERRIDES)
 
 ## Open JupyterLab on the course (make lab NO_BROWSER=1 on a server).
 lab: venv
-	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) lessons/01_param_groups.ipynb
+	JUPYTER_CONFIG_PATH=$(LAB_CONFIG_PATH)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+	  $(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) lessons/01_param_groups.ipynb
 
 ## The whole test suite: unit, notebooks, nbgrader round trip, browser.
 test: venv

@@ -79,6 +79,27 @@ def test_make_lab_asks_no_one_about_news():
     assert notification == {"fetchNews": "false", "checkForUpdates": False}
 
 
+def test_make_lab_is_the_hub_students_configuration_under_self_study():
+    """`make lab` gives JupyterLab the classroom student's configuration folders, as the hub does
+    (one source of truth for a student's nbgrader tools), under classroom/config/self-study."""
+    import os
+    from pathlib import Path
+
+    sys.path.insert(0, str(ROOT))
+    from classroom.settings import Settings
+
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+    dry = subprocess.run(["make", "-s", "-n", "-o", "venv", "lab"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    found = re.search(r"^JUPYTER_CONFIG_PATH=(\S+?)\$\{JUPYTER_CONFIG_PATH:\+", dry, re.M)
+    assert found, f"make lab sets no JUPYTER_CONFIG_PATH:\n{dry}"
+    lab = [Path(p) for p in found[1].split(":")]
+    hub = Settings(course="c", instructors=["t"], students=["s"], env=Path("/nonexistent"))
+    hub_names = [Path(p).name for p in hub.environment("s")["JUPYTER_CONFIG_PATH"].split(os.pathsep)]
+    assert [p.name for p in lab] == ["self-study", *hub_names]
+    assert all(p == ROOT / "classroom" / "config" / p.name and p.is_dir() for p in lab), lab
+
+
 def test_readme_starts_with_the_two_commands():
     head = (ROOT / "README.md").read_text()[:1500]
     assert "make lab" in head and "make test" in head
