@@ -11,8 +11,11 @@ nbgrader's generate_feedback renders the autograded notebook. On top of it:
   cells and markdown are not checked: they show only what the student handed in;
 * inert pages: outputs are sanitised by nbconvert (``HTMLExporter.sanitize_html``), markdown
   cells by ``SanitizeMarkdown`` (autograder.preprocessors; a pasted image, a cell attachment,
-  becomes a data: URL), and every page starts with a Content-Security-Policy that allows no
-  script at all;
+  becomes a data: URL), and every page starts with a Content-Security-Policy that fetches
+  nothing and allows no script, but on a page with maths the one inline MathJax it carries
+  (allowed by its SHA-256);
+* in the student's terms: the index names each test by its own description (``label``), and a
+  failed test shows its own line and message (``autograder.probes.apply`` made its error);
 * an answer that waits for manual grading says "not graded yet", not "Score: 0".
 
 A page that cannot be made (nbgrader fails, or the page would show a hidden line) is that
@@ -22,27 +25,128 @@ student's page is made.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 import sys
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
 from traitlets import List, Unicode
 
-from .course import AutograderError, Course
+from .course import REPO, AutograderError, Course
+from .preprocessors import HIDDEN_NOTE
 from .probes import HIDDEN_BEGIN, HIDDEN_END, is_test_cell
 
-CSP = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-       "style-src 'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
-       "form-action 'none'\">")
-def inert(html: str) -> str:
-    """The page with the Content-Security-Policy as the first element of its head."""
+POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+          "base-uri 'none'; form-action 'none'")
+CSP = f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'   # no script at all
+
+
+def csp(scripts: tuple[str, ...] = ()) -> str:
+    """The page's policy: ``CSP``, or with ``scripts`` exactly these inline scripts may run
+    (by their SHA-256: no other script, no event handler, no ``javascript:`` URL)."""
+    if not scripts:
+        return CSP
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+                      for s in scripts)
+    return f'<meta http-equiv="Content-Security-Policy" content="{POLICY}; script-src {hashes}">'
+
+
+def inert(html: str, scripts: tuple[str, ...] = ()) -> str:
+    """The page with its Content-Security-Policy (``csp``) as the first element of its head."""
     head = re.search(r"<head[^>]*>", html, re.I)
     if not head:
-        return CSP + html
-    return html[:head.end()] + CSP + html[head.end():]
+        return csp(scripts) + html
+    return html[:head.end()] + csp(scripts) + html[head.end():]
+
+
+# MathJax 3, vendored by npm (classroom/package.json): one file, SVG output (no font files),
+# inlined into pages that show maths only (nbgrader's release_feedback sends students the HTML
+# file alone). TeX from markdown cells only; no \require, no autoloaded extension, no menu:
+# it never asks for another file.
+MATHJAX = REPO / "classroom" / "node_modules" / "mathjax" / "es5" / "tex-svg.js"
+MATHJAX_CONFIG = """window.MathJax = {
+  tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]], processEscapes: true,
+        packages: {"[-]": ["require", "autoload"]}},
+  options: {enableMenu: false},
+  startup: {elements: [".text_cell_render"]},
+  loader: {load: []}
+};
+"""
+MATHS = re.compile(r"\$\$.+?\$\$|\$[^$\s][^$]*\$|\\\(.+?\\\)|\\\[.+?\\\]", re.S)
+NBGRADER_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+
+
+def has_maths(nb) -> bool:
+    """Whether a markdown cell holds TeX maths (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``)."""
+    return any(c.cell_type == "markdown" and MATHS.search(c.source) for c in nb.cells)
+
+
+def mathjax_script() -> str | None:
+    """The inline script that typesets the page's maths, or None where MathJax is not installed."""
+    if not MATHJAX.is_file():
+        return None
+    return MATHJAX_CONFIG + MATHJAX.read_text(encoding="utf-8")
+
+
+def with_maths(html: str, maths: bool) -> tuple[str, tuple[str, ...]]:
+    """nbgrader's MathJax tags (a CDN script the policy blocks) replaced by the vendored
+    MathJax where the page has maths: (page, the inline scripts it runs)."""
+    script = mathjax_script() if maths else None
+    tag = f"<script>{script}</script>" if script else ""
+    html = NBGRADER_MATHJAX.sub(lambda _: tag, html, count=1)
+    return html, (script,) if script else ()
+
+
+GLYPHS_FACE = re.compile(r"@font-face\s*\{\s*font-family:\s*'Glyphicons Halflings'[^}]*\}")
+
+
+def glyph_font() -> str:
+    """Bootstrap's glyph font for the page's CSS, from nbgrader's own copy, as a data: URL (the
+    page's CSS asks for ../fonts/, which is not there and which the policy does not allow)."""
+    import nbgrader
+    font = (Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "static" /
+            "node_modules" / "bootstrap" / "dist" / "fonts" / "glyphicons-halflings-regular.woff2")
+    if not font.is_file():
+        return ""
+    data = base64.b64encode(font.read_bytes()).decode("ascii")
+    return ("@font-face{font-family:'Glyphicons Halflings';"
+            f"src:url(data:font/woff2;base64,{data}) format('woff2')}}")
+
+
+TEST_LINE = re.compile(r"Test \((visible|hidden|q\d+)[^)]*\):?\s*(.*)", re.S)
+
+
+def label(cell) -> str:
+    """A test cell's own description for the page's index: its leading comment
+    (``# Test (visible, 1 point): what is checked`` -> ``Visible test: what is checked``),
+    else its grade id made readable."""
+    lines = []
+    for line in cell.source.splitlines():
+        if not line.startswith("#") or line.startswith("###") or line.strip() == HIDDEN_NOTE:
+            break
+        lines.append(line.lstrip("#").strip())
+    text = " ".join(lines).strip()
+    m = TEST_LINE.fullmatch(text)
+    if m:
+        kind, what = m.groups()
+        name = f"Quiz {kind}" if kind.startswith("q") else f"{kind.capitalize()} test"
+        text = f"{name}: {what}" if what else name
+    text = text or cell.metadata["nbgrader"]["grade_id"].replace("-", " ").replace("_", " ")
+    return text if len(text) <= 160 else text[:159] + "\u2026"
+
+
+def labelled(html: str, nb) -> str:
+    """The index's "Test cell" entries named by ``label``."""
+    for cell in filter(is_test_cell, nb.cells):
+        gid = re.escape(cell.metadata["nbgrader"]["grade_id"])
+        html = re.sub(rf'(<a href="#{gid}">)Test cell(</a>)',
+                      lambda m, t=escape(label(cell)): m.group(1) + t + m.group(2), html, count=1)
+    return html
 
 
 def pending_manual(html: str, pending: dict[str, float]) -> str:
@@ -114,6 +218,7 @@ class FeedbackExporter(HTMLExporter):
     def _preprocess(self, nb, resources):
         nb, resources = super()._preprocess(nb, resources)
         self._shown = nb                  # the notebook the page is rendered from
+        self._maths = has_maths(nb)       # before the leak check blanks its cells
         return nb, resources
 
     def from_notebook_node(self, nb, resources=None, **kw):
@@ -124,7 +229,9 @@ class FeedbackExporter(HTMLExporter):
         found = leaks(self.template.render(nb=self._shown, resources=resources), self.hidden)
         if found:
             raise ShowsHiddenTests(f"the page would show hidden test lines ({found[0]!r})")
-        return html, resources
+        html = GLYPHS_FACE.sub(lambda _: glyph_font(), labelled(html, self._shown), count=1)
+        html, scripts = with_maths(html, self._maths)
+        return inert(html, scripts), resources
 
 
 def failure(log: str) -> str:
@@ -180,7 +287,7 @@ def feedback(course: Course, assignment: str,
         problem.unlink(missing_ok=True)
         for page in sorted((course.step("feedback") / s / assignment).glob("*.html")):
             html = page.read_text(encoding="utf-8", errors="replace")
-            html = pending_manual(inert(html), _pending(course, assignment, s, page.stem))
+            html = pending_manual(html, _pending(course, assignment, s, page.stem))
             page.write_text(html, encoding="utf-8")
             pages.append(page)
     return pages, failed

@@ -49,21 +49,31 @@ LINKS = ("http://", "https://", "mailto:", "#")
 
 def _markdown_attribute(tag: str, name: str, value: str) -> bool:
     """Links go to the web or within the page; images are data (pasted images): no data:
-    document, no script URL."""
+    document, no script URL, nothing fetched from the network."""
     if (tag, name) == ("a", "href"):
         return value.strip().lower().startswith(LINKS)
     if (tag, name) == ("img", "src"):
-        return value.strip().lower().startswith(("data:image/", "http://", "https://"))
+        return value.strip().lower().startswith("data:image/")
     if name == "class" and tag in ("div", "span"):   # syntax highlighting: pygments' token classes
         return re.fullmatch(r"highlight[\w-]*|[a-z]{1,3}", value) is not None
     return name in MARKDOWN_ATTRIBUTES.get(tag, ())
 
 
+def _without_remote_images(html: str) -> str:
+    """Each image the page would fetch (its src is not data:, so bleach dropped it) as its alt
+    text: the Colab badge becomes a link that reads "Open In Colab", not a broken image."""
+    def alt(m):                  # bleach writes every attribute as name="value", " escaped
+        attributes = dict(re.findall(r'\s([\w:-]+)="([^"]*)"', m.group(1)))
+        return m.group(0) if "src" in attributes else attributes.get("alt", "")
+    return re.sub(r'<img((?:\s+[\w:-]+="[^"]*")*)\s*/?>', alt, html)
+
+
 class SanitizeMarkdown(Preprocessor):
     """Markdown cells as sanitised HTML: the tags markdown makes, links to the web or the page,
-    images by http(s) or data URL (a pasted image, a cell attachment, becomes a data URL), no
-    script, style, frame, form, event handler, id, or class but highlighting's (nothing that
-    restyles the page or takes a test's anchor)."""
+    images by data URL (a pasted image, a cell attachment, becomes a data URL; an image from the
+    web shows as its alt text: feedback fetches nothing), no script, style, frame, form, event
+    handler, id, or class but highlighting's (nothing that restyles the page or takes a test's
+    anchor)."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "markdown":
@@ -71,8 +81,9 @@ class SanitizeMarkdown(Preprocessor):
             from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
             renderer = IPythonRenderer(escape=False, attachments=cell.get("attachments", {}))
             html = MarkdownWithMath(renderer=renderer).render(cell.source)
-            cell.source = bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_markdown_attribute,
-                                       protocols={"http", "https", "mailto", "data"}, strip=True)
+            cell.source = _without_remote_images(bleach.clean(
+                html, tags=MARKDOWN_TAGS, attributes=_markdown_attribute,
+                protocols={"http", "https", "mailto", "data"}, strip=True))
         return cell, resources
 
 

@@ -1,12 +1,15 @@
 """Feedback for every honest student: the leak check reads only what the student did not write,
-a pasted image shows, and a page that would show hidden test lines is that student's flag alone.
+a pasted image shows, and a page that would show hidden test lines is that student's flag alone;
+the page's index names each test, and only a page with maths runs a script: the vendored MathJax.
 
 A few submissions built from the release (``samplekit.Kit``) are graded by the real command line
 in a temporary instructor folder; ``feedback`` and ``export`` then run over them.
 """
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import json
 
 import nbformat
@@ -19,8 +22,7 @@ from conftest import ROOT, autograder_cli
 
 PS1, PS2 = "ps1_param_groups", "ps2_default_lr"
 NO_SANDBOX = sandbox.problem()
-pytestmark = [pytest.mark.grading,
-              pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")]
+needs_sandbox = pytest.mark.skipif(NO_SANDBOX is not None, reason=f"no sandbox here: {NO_SANDBOX}")
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 # the student's own cell: every cell's code printed after it runs, the hidden tests' probes too
 PRINTS_EVERY_CELL = '''seen = []
@@ -77,6 +79,8 @@ def _page(course, assignment: str, student: str) -> str:
     return page.read_text(encoding="utf-8")
 
 
+@pytest.mark.grading
+@needs_sandbox
 @pytest.mark.parametrize("assignment,student,line", [
     (PS1, "honest", "opt = make_optimizer(m)"), (PS2, "imports_f", "import torch.nn.functional as F")])
 def test_an_honest_student_who_writes_a_hidden_line_gets_a_page(fed, assignment, student, line):
@@ -92,6 +96,8 @@ def test_an_honest_student_who_writes_a_hidden_line_gets_a_page(fed, assignment,
     assert not (course / "flags" / assignment / f"{student}.feedback.txt").exists()
 
 
+@pytest.mark.grading
+@needs_sandbox
 def test_a_pasted_image_shows_as_a_data_image_in_an_inert_page(fed):
     course, _, rows = fed
     page = _page(course, PS1, "pasted_image")
@@ -100,6 +106,8 @@ def test_a_pasted_image_shows_as_a_data_image_in_an_inert_page(fed):
     assert rows[(PS1, "pasted_image")]["flagged"] == "no"
 
 
+@pytest.mark.grading
+@needs_sandbox
 def test_a_page_that_would_leak_is_that_students_flag_and_the_others_get_theirs(fed):
     course, runs, rows = fed
     r = runs[PS1]
@@ -114,3 +122,66 @@ def test_a_page_that_would_leak_is_that_students_flag_and_the_others_get_theirs(
     assert row["score"] == row["max_score"] and row["flagged"] == "yes"
     assert "no feedback: the page would show hidden test lines" in row["flags"]
     assert runs[PS2].returncode == 0, runs[PS2].stderr
+
+
+# --- the page itself (no grading needed) ------------------------------------------------------
+NBGRADER_HEAD = ("<html><head><title>t</title><!-- Load mathjax -->\n<script src=\"https://cdn/x.js\"> "
+                 "</script>\n<script type=\"text/x-mathjax-config\">init()</script>\n"
+                 "<!-- End of mathjax configuration --></head><body>")
+
+
+def test_the_index_names_each_test_by_its_own_description():
+    from autograder.feedback import label, labelled
+    from autograder.preprocessors import RedactHidden
+
+    nb = nbformat.read(ROOT / "solutions" / PS1 / f"{PS1}.ipynb", as_version=4)
+    for c in nb.cells:
+        RedactHidden().preprocess_cell(c, {}, 0)          # as the page shows them
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test-")]
+    index = "".join(f'<li><a href="#{c.metadata.nbgrader.grade_id}">Test cell</a> (Score: 0.0 / 1.0)</li>'
+                    for c in tests)
+    out = labelled(index, nb)
+    assert "Test cell" not in out and out.count("<li>") == len(tests) == 11
+    assert ('<a href="#test-make-optimizer-visible">Visible test: an SGD with two groups, every '
+            'parameter in exactly one.</a>') in out
+    assert '<a href="#test-lr-of-hidden">Hidden test: a float; ValueError for a part' in out
+    assert '<a href="#test-quiz-q1">Quiz q1</a> (Score: 0.0 / 1.0)' in out and "hidden tests" not in out
+    bare = nbformat.v4.new_code_cell("run_test(probe, judge)")
+    bare.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "test-lr_of"}
+    assert label(bare) == "test lr of"
+    bare.source = "# <b>Test</b> & more\n" + bare.source
+    assert labelled('<a href="#test-lr_of">Test cell</a>', nbformat.v4.new_notebook(cells=[bare])) \
+        == '<a href="#test-lr_of">&lt;b&gt;Test&lt;/b&gt; &amp; more</a>'
+
+
+def test_only_a_page_with_maths_runs_a_script_and_only_the_vendored_mathjax():
+    from autograder.feedback import CSP, MATHJAX, csp, has_maths, inert, with_maths
+
+    if not MATHJAX.is_file():
+        pytest.skip(f"MathJax is not installed ({MATHJAX}): npm ci --prefix classroom")
+    plain, scripts = with_maths(NBGRADER_HEAD, maths=False)
+    assert scripts == () and "<script" not in plain and inert(plain).count(CSP) == 1
+    page, (script,) = with_maths(NBGRADER_HEAD, maths=True)
+    assert page.count("<script") == 1 and f"<script>{script}</script>" in page and "https://cdn/" not in page
+    assert "window.MathJax" in script and len(script) > 1_000_000        # MathJax itself, inlined
+    policy = csp((script,))
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert policy.endswith(f"; script-src 'sha256-{digest}'\">") and "unsafe" not in policy.split("script-src")[1]
+    assert inert(page, (script,)).index(policy) < inert(page, (script,)).index("<title>")
+    markdown = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("costs $\\eta\\,g$")])
+    assert has_maths(markdown)
+    markdown.cells[0].source = "no maths, $ 5"
+    markdown.cells.append(nbformat.v4.new_code_cell("x = '$a$'"))     # code is never typeset
+    assert not has_maths(markdown)
+
+
+def test_markdown_images_from_the_web_show_as_their_alt_text():
+    from autograder.preprocessors import SanitizeMarkdown
+
+    cell = nbformat.v4.new_markdown_cell(
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/x)"
+        ' ![pasted](data:image/png;base64,AAAA) <img src="x" onerror="y"> <img alt="a&quot;<b>" title="q>r" src="http://e/i">')
+    html = SanitizeMarkdown().preprocess_cell(cell, {}, 0)[0].source
+    assert '<a href="https://colab.research.google.com/x">Open In Colab</a>' in html
+    assert 'src="data:image/png;base64,AAAA"' in html and html.count("<img") == 1
+    assert "a&quot;&lt;b>" in html and "onerror" not in html and "http://e" not in html and "q>r" not in html

@@ -325,13 +325,18 @@ os._exit(3)''', False),
 
 SCRIPT_MARKDOWN = ('''**My notes** <script>window.pwned = "markdown script"</script>
 <img src="x" onerror="window.pwned = 'markdown onerror'">
-<h4>Score: 14.0 / 14.0</h4>''')
+<h4>Score: 14.0 / 14.0</h4>
+
+With maths, so that feedback runs MathJax: $\\eta\\,g$ and $\\href{javascript:window.pwned = 'tex href'}{\\text{a link}}$''')
 SCRIPT_CODE = '''from IPython.display import HTML, Javascript, display
 display(HTML('<script>window.pwned = "output script"</script>'
              '<img src="x" onerror="window.pwned = \\'output onerror\\'"><h4>Score: 14.0 / 14.0</h4>'))
 display(Javascript('window.pwned = "javascript output"'))'''
 
 KIT = Kit("ps1_param_groups")
+PARTIAL_MATHS = (r"My notes: one step is $\theta \leftarrow \theta - \eta\,(g + \lambda\theta)$, "
+                 r"so each group moves by its own $\eta$ and $\lambda$:" "\n\n"
+                 r"$$\Delta\theta_{\text{head}} = -10^{-2}\,(g + 10^{-4}\,\theta)$$")
 
 
 def wrong():
@@ -348,6 +353,7 @@ def samples() -> dict[str, object]:
     # right: task 1, visible part of task 2, q1, q3; wrong: the rest (q4, q5: the popular
     # online quiz's wrong answers)
     out["partial"] = KIT.answered({"lr-of": WRONG_LR_OF, "fixed-optimizer": HALF_FIX}, q2="A", q4="A", q5="A")
+    insert_after(out["partial"], "make-optimizer", PARTIAL_MATHS, markdown=True)   # feedback's MathJax
 
     nb = KIT.solved()  # a wrong optimizer, and the visible test edited to pass
     set_answer(nb, "make-optimizer", WRONG_OPT)
