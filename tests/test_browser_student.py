@@ -1,9 +1,11 @@
-"""A student's JupyterLab, started by ``make lab`` itself: no instructor tools, Validate, no prompts.
+"""A student's JupyterLab, started by ``make lab`` itself: no instructor tools, Validate on the
+exercise, no news question, no nbgrader warning, and a Colab link that is no broken image offline.
 
 The server is ``make -o venv lab NO_BROWSER=1`` with LAB_ARGS for a free port, a token, and
 fresh settings, workspace and runtime folders, run in a small checkout: this one's Makefile,
 classroom/ and .venv linked, a lesson and an exercise copied (opening a notebook may save it).
-Its own ``~/.jupyter`` is an empty folder, so only the course's configuration counts. Screenshot: test-artifacts/student_lab.png.
+Its own ``~/.jupyter`` is an empty folder, so only the course's configuration counts.
+Screenshot: test-artifacts/student_lab.png.
 """
 from __future__ import annotations
 
@@ -56,8 +58,8 @@ def student_lab(tmp_path):
                 f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
                 f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.expose_app_in_browser=True"]
     env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
-    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "home-config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               CUDA_VISIBLE_DEVICES="")
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "home-config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), CUDA_VISIBLE_DEVICES="")
     log_path = tmp_path / "server.log"
     log = open(log_path, "wb")
     # -o venv: the suite runs in the venv `make test` built; never reinstall it from a test
@@ -86,7 +88,8 @@ def test_make_lab_is_a_students_jupyterlab(student_lab, tmp_path):
     # nbgrader's Validate handler is
     assert _status(f"{base}/formgrader", token) == 404, "the formgrader is served to a student"
     assert _status(f"{base}/assignments", token) == 404, "an Assignments tab with no exchange behind it"
-    assert _status(f"{base}/nbgrader_version?version=0", token) == 200, "Validate has no server side"
+    from nbgrader import __version__
+    assert _status(f"{base}/nbgrader_version?version={__version__}", token) == 200, "Validate has no server"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
@@ -100,6 +103,7 @@ def test_make_lab_is_a_students_jupyterlab(student_lab, tmp_path):
             page.add_locator_handler(dialog, lambda d: d.get_by_role("button", name="Select").click())
             page.goto(f"{base}/lab/tree/{LESSON}?token={token}")
             expect(page.locator(".jp-NotebookPanel h1").filter(has_text="Lesson 01")).to_be_visible()
+            expect(page.locator(".jp-NotebookPanel").get_by_role("link", name="Open in Colab")).to_be_visible()
             page.evaluate("window.jupyterapp.restored.then(() => null)")
             menu = page.locator("#jp-MainMenu")
             expect(menu.get_by_text("File", exact=True)).to_be_visible()
@@ -114,7 +118,11 @@ def test_make_lab_is_a_students_jupyterlab(student_lab, tmp_path):
             exercise = page.locator(".jp-NotebookPanel:visible")
             expect(exercise.locator("h1").filter(has_text="Problem set 1")).to_be_visible()
             expect(exercise.locator(".jp-Toolbar-item").get_by_text("Validate", exact=True)).to_be_visible()
+            expect(exercise.get_by_role("link", name="Open in Colab")).to_be_visible()
             page.wait_for_timeout(1000)    # JupyterLab's news question comes just after it restores
+            broken = page.evaluate("[...document.querySelectorAll('.jp-RenderedMarkdown img')]"
+                                   ".filter(i => !i.complete || !i.naturalWidth).map(i => i.alt)")
+            assert broken == [], f"images that did not load: {broken}"
             assert page.get_by_text("official Jupyter news").count() == 0, "the news question was asked"
             page.screenshot(path=str(ARTIFACTS / "student_lab.png"))
         except Exception:
@@ -122,7 +130,7 @@ def test_make_lab_is_a_students_jupyterlab(student_lab, tmp_path):
             raise
         finally:
             context.close()
-    warnings = [line for line in log_path.read_text(errors="replace").splitlines()
-                if "nbgrader" in line.lower() and ("WARN" in line or "[W " in line)]
+    warnings = [line for line in log_path.read_text(errors="replace").splitlines()    # e.g. "No
+                if ("WARN" in line or line.startswith("[W ")) and "config" in line.lower()]  # nbgrader_config.py"
     assert warnings == [], warnings
     print(f"student lab e2e: {time.monotonic() - start:.1f} s")
