@@ -47,6 +47,7 @@ class Test:
     kernel_source: str    # what the grading kernel runs instead
     check_source: str     # the judge function, run by the grader
     hidden: bool          # has a hidden part: its check never runs in the kernel
+    check_start: int = 0  # the judge's first line in ``source`` (0-based)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Verdict:
     passed: bool
     message: str          # the check's output when it passed, why not when it failed
     kernel: str = ""      # what the kernel's own run of the check said ("" when it had none)
+    line: int = 0         # the line of ``Test.source`` whose assert failed in the grader (1-based)
 
     @property
     def disagrees(self) -> bool:
@@ -88,7 +90,7 @@ def split(grade_id: str, source: str, points: float) -> Test:
     call = "_lrlab_probe.report(probe)" if hidden else "_lrlab_probe.report(probe, judge)"
     kernel = "\n".join(["import lrlab.probe as _lrlab_probe", *kept, call])
     check = "\n".join(lines[i] for i in _lines(checks[0]))
-    return Test(grade_id, float(points), source, kernel, check, hidden)
+    return Test(grade_id, float(points), source, kernel, check, hidden, _lines(checks[0]).start)
 
 
 def is_test_cell(cell) -> bool:
@@ -143,10 +145,20 @@ def judge(test: Test, outputs) -> Verdict:
         with contextlib.redirect_stdout(printed):
             namespace["judge"](value)
     except AssertionError as e:
-        return Verdict(False, str(e) or "a check failed", kernel)
+        return Verdict(False, str(e) or "a check failed", kernel, _failed_line(test, e))
     except Exception as e:  # noqa: BLE001 - the data broke the check: that is a failed test
-        return Verdict(False, f"{type(e).__name__}: {e}"[:500], kernel)
+        return Verdict(False, f"{type(e).__name__}: {e}"[:500], kernel, _failed_line(test, e))
     return Verdict(True, printed.getvalue()[:20_000] or "ok (checked by the grader)\n", kernel)
+
+
+def _failed_line(test: Test, error: BaseException) -> int:
+    """Where in the test cell the grader's run of its judge failed (1-based; 0: not in it)."""
+    tb, line = error.__traceback__, 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == f"<check {test.grade_id}>":
+            line = test.check_start + tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def apply(cell, test: Test, verdict: Verdict) -> None:
@@ -174,8 +186,10 @@ def apply(cell, test: Test, verdict: Verdict) -> None:
     else:
         count = cell.get("execution_count")
         own = student_frames(errors[0].get("traceback", []), count) if errors else []
+        failed = 0 if test.hidden else verdict.line       # a hidden judge's lines stay hidden
         kept.append(new_output("error", ename="AssertionError", evalue=verdict.message,
-                               traceback=failure_traceback(test.source, verdict.message, count, own)))
+                               traceback=failure_traceback(test.source, verdict.message, count, own,
+                                                           failed)))
     cell.source = test.source
     cell.outputs = kept
 
@@ -201,14 +215,19 @@ def student_frames(traceback: list, count) -> list[str]:
     return kept[-5:]
 
 
-def failure_traceback(source: str, message: str, count, frames: list[str]) -> list[str]:
-    """A failed test as IPython shows an error: the test cell's own ``run_test(probe, judge)``
-    line (from the instructor's source), the student's frames, then the assertion message."""
+def failure_traceback(source: str, message: str, count, frames: list[str], failed: int = 0) -> list[str]:
+    """A failed test as IPython shows an error, from the instructor's source: the test cell's own
+    ``run_test(probe, judge)`` line, the student's ``frames``, the judge's line ``failed`` (where
+    the grader's run of it failed; 0 for none), then the assertion message."""
     lines = source.splitlines()
-    n = max((i + 1 for i, line in enumerate(lines) if line.startswith("run_test(")), default=len(lines))
     red, green, reset = "\x1b[31m", "\x1b[32m", "\x1b[39m"
-    where = f"Cell In[{count}], line {n}" if count else f"line {n}"
-    call = f"{where}\n{green}----> {n}{reset} {lines[n - 1] if lines else ''}\n"
+
+    def frame(n: int, where: str = "") -> str:
+        head = f"Cell In[{count}], line {n}" if count else f"line {n}"
+        return f"{head}{where}\n{green}----> {n}{reset} {lines[n - 1] if 0 < n <= len(lines) else ''}\n"
+
+    call = max((i + 1 for i, line in enumerate(lines) if line.startswith("run_test(")), default=len(lines))
+    judged = [frame(failed, ", in judge")] if failed else []
     return [f"{red}{'-' * 75}{reset}",
             f"{red}AssertionError{reset}{' ' * 28}Traceback (most recent call last)",
-            call, *frames, f"{red}AssertionError{reset}: {message}"]
+            frame(call), *frames, *judged, f"{red}AssertionError{reset}: {message}"]

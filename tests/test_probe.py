@@ -185,14 +185,14 @@ def shell():
     del sh._showtraceback                  # the class's own again
 
 
-@pytest.mark.parametrize("answer,payload,line,message", [
-    ("def answer():\n    return 9", {"value": 9, "kernel": "failed: AssertionError"}, None,
-     "AssertionError: not doubled"),
+@pytest.mark.parametrize("answer,payload,where,line,message", [
+    ("def answer():\n    return 9", {"value": 9, "kernel": "failed: AssertionError"},
+     "line 6, in judge", '----> 6     assert r == 8, "not doubled"', "AssertionError: not doubled"),
     ("def answer():\n    raise NotImplementedError('todo')", {"error": "NotImplementedError: todo"},
-     "raise NotImplementedError('todo')",
+     "line 2, in answer()", "----> 2     raise NotImplementedError('todo')",
      "AssertionError: the test could not run your code: NotImplementedError: todo")])
 def test_a_failed_test_shows_the_test_line_the_students_frames_and_the_message(shell, answer, payload,
-                                                                               line, message):
+                                                                               where, line, message):
     """A visible test run in its grading form in a real IPython after the student's ``answer``
     cell, its outputs as the kernel sent them, then ``apply``'d: no grader frame is left."""
     sh, sent = shell
@@ -210,10 +210,15 @@ def test_a_failed_test_shows_the_test_line_the_students_frames_and_the_message(s
     text = probes.ANSI.sub("", "\n".join(shown.traceback))
     assert f"Cell In[{cell.execution_count}], line 8\n----> 8 run_test(probe, judge)" in text
     assert text.rstrip().endswith(message) and shown.ename == "AssertionError"
-    if line:                                               # where the student's own code raised
-        assert f"Cell In[{cell.execution_count - 1}], line 2, in answer()" in text and line in text
+    # where it failed: the grader's run of the judge, or the student's own cell (the one before)
+    count = cell.execution_count - ("answer" in where)
+    assert f"Cell In[{count}], {where}" in text and line in text, text
     for grader in ("_lrlab_probe", "lrlab/probe.py", "report(", "noqa", str(ROOT), "def judge"):
         assert grader not in text, grader
+    hidden = probes.split("h", VISIBLE.replace("def judge", "### BEGIN HIDDEN TESTS\ndef judge")
+                          .replace("\n\nrun_test", "\n### END HIDDEN TESTS\nrun_test"), 1)
+    probes.apply(cell, hidden, probes.judge(hidden, _out(payload)))
+    assert "assert r == 8" not in "".join(cell.outputs[-1].traceback)   # a hidden judge's line
 
 
 def test_only_the_students_cell_frames_of_a_kernel_traceback_are_kept():
