@@ -7,10 +7,10 @@ Introduced in the live-lab lesson. ``Lab(model)`` is one line in a notebook::
     lab = Lab(mlp())          # sliders for 'body' and 'head', then the live curve
     lab                       # (the last line of a cell displays it)
 
-Releasing a slider (or changing the optimizer, epochs, seed or dataset) retrains the model from
-the same initial weights and streams the loss curve epoch by epoch, then prints a status line:
-device and why it was chosen, seconds, final losses, and ``lrlab.diagnose``'s verdict with its
-advice (``unstable: … → body lr ×1/3``). Earlier runs stay as faint overlays until ``Clear runs``.
+Releasing a slider (or changing the optimizer, epochs, seed or dataset, or ``lab.set(...)``)
+retrains the model from the same initial weights and streams the loss curve epoch by epoch, then
+prints a status line: device and why it was chosen, seconds, final losses, and
+``lrlab.diagnose``'s verdict with its advice (``unstable: … → body lr ×1/3``). Earlier runs stay as faint overlays until ``Clear runs``.
 With ``device=None`` the lab trains where its model trains fastest: ``lrlab.train.choose_device``
 times one epoch on each device once per session (on a CPU-only machine it measures nothing).
 
@@ -19,8 +19,12 @@ How it stays responsive without threads or a lab plugin:
 * The kernel handles widget messages only between executions, so training runs in an
   ``asyncio`` task on the kernel's own event loop that yields after every epoch. A newer change
   cancels the stale task; only the latest settings are ever drawn.
-* Figures are plain matplotlib (Agg, no pyplot, no ipympl) rendered to PNG into an ``Image``
-  widget, which JupyterLab, Notebook 7, VS Code and Colab all show, with ipywidgets 7.7 or 8.
+* Figures are plain matplotlib (no pyplot, no ipympl) rendered to SVG (``lrlab.plots.LiveCurves``)
+  into an ``Image`` widget shown at its own size, which JupyterLab, Notebook 7, VS Code and Colab
+  all show, with ipywidgets 7.7 or 8: sharp at any zoom and pixel ratio. The axes are rendered
+  once; a frame redraws only the run in flight. The legend is HTML beside it.
+* Each run keeps the colour it was given when it started; the x axis spans the run on screen
+  (an earlier, longer run is clipped); the controls always show the settings of that run.
 * Errors raised while training or drawing go to the lab's own ``Output`` area, never only to
   the kernel log.
 
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import io
+import html
 import math
 import time
 import traceback
@@ -39,24 +43,20 @@ from collections.abc import Iterator, Mapping
 
 import ipywidgets as widgets
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from PIL import Image as PILImage
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from . import data as lrdata
 from .diagnose import diagnose
 from .groups import by_part
-from .plots import PALETTE
+from .plots import PALETTE, Curve, LiveCurves
 from .sweep import ADAMW_DECAY, MOMENTUM, OPTIMIZERS
 from .train import DeviceChoice, History, choose_device, cpu_threads, pick_device, training
 
 LR_MIN_EXP, LR_MAX_EXP = -5, 0          # sliders span 1e-5 .. 1
 DEFAULTS = {"optimizer": "SGD momentum", "epochs": 10, "seed": 0, "dataset": "normal"}
 DEFAULT_LR = 3e-2                       # SGD momentum 0.9, 10 epochs: a healthy run on digits
-MAX_OVERLAYS = 5                        # earlier runs drawn faint (the palette has 8 colours)
+MAX_OVERLAYS = 5                        # earlier runs drawn faint
+COLOURS = tuple(c for c in PALETTE if c != "#F0E442")   # Okabe-Ito less its yellow, pale on white
 DEBOUNCE_S = 0.01                       # wait this long for a newer change before training
 FRAME_INTERVAL_S = 0.12                 # at most one live frame per this many seconds
 
@@ -100,13 +100,14 @@ class Lab(widgets.VBox):
     """Per-group learning-rate sliders that retrain ``model`` live; see the module docstring.
 
     ``parts`` names the groups (default: the model's top-level parts) or maps each name to its
-    starting lr. ``runs`` lists every finished ``History``; ``figures_drawn`` counts frames.
+    starting lr. ``runs`` lists every finished ``History`` (``colours`` their colours);
+    ``figures_drawn`` counts frames, ``last_figure`` is the latest (SVG bytes).
     """
 
     def __init__(self, model: nn.Module, parts=None, *, optimizer: str = DEFAULTS["optimizer"],
                  epochs: int = DEFAULTS["epochs"], seed: int = DEFAULTS["seed"],
                  dataset: str = DEFAULTS["dataset"], batch_size: int = 32, device=None,
-                 threads: int | None = 1, run_now: bool = True, dpi: int = 72):
+                 threads: int | None = 1, run_now: bool = True):
         if not isinstance(model, nn.Module):
             raise TypeError(f"Lab needs a torch nn.Module with named parts, got {type(model).__name__}")
         if parts is None:
@@ -126,8 +127,9 @@ class Lab(widgets.VBox):
         self.device = self.device_choice.device
         self.batch_size = batch_size
         self.threads = threads
-        self.dpi = dpi
         self.runs: list[History] = []
+        self.colours: list[str] = []                # each run's colour, given when it started
+        self._made = 0                              # runs finished since the lab was made
         self.figures_drawn = 0
         self.last_figure: bytes = b""
         self._generation = 0
@@ -154,7 +156,12 @@ class Lab(widgets.VBox):
                                         description="dataset", style=style,
                                         layout=widgets.Layout(width="200px"))
         self.clear_button = widgets.Button(description="Clear runs", tooltip="forget earlier runs")
-        self.image = widgets.Image(format="png")                 # shown at its own size: crisp
+        self.curves = LiveCurves()
+        width, height = self.curves.pixels
+        self.image = widgets.Image(format="svg+xml",               # shown at its own size
+                                   layout=widgets.Layout(width=f"{width}px", height=f"{height}px",
+                                                         flex="0 0 auto"))
+        self.legend = widgets.HTML(value="", layout=widgets.Layout(width="300px"))
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
         for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
@@ -163,9 +170,7 @@ class Lab(widgets.VBox):
         super().__init__([widgets.VBox(list(self.sliders.values())),
                           widgets.HBox([self.optimizer, self.dataset]),
                           widgets.HBox([self.epochs, self.seed, self.clear_button]),
-                          self.image, self.status, self.output])
-        self._figure = Figure(figsize=(7.0, 3.6), dpi=dpi)
-        FigureCanvasAgg(self._figure)
+                          widgets.HBox([self.image, self.legend]), self.status, self.output])
         if run_now:
             self.run()
 
@@ -177,7 +182,15 @@ class Lab(widgets.VBox):
                 "seed": int(self.seed.value), "dataset": self.dataset.value}
 
     def set(self, **values) -> None:
-        """Set controls without retraining: ``lab.set(body=1e-2, optimizer='Adam')``."""
+        """Set controls as a student would, and retrain: ``lab.set(body=1e-2, optimizer='Adam')``.
+
+        Inside a kernel the run streams once the cell is done, like a slider move; with no
+        event loop running it trains now. Either way the controls show the run on screen."""
+        self._apply(values)
+        self.schedule()
+
+    def _apply(self, values: dict) -> None:
+        """Set controls without starting a run (``run`` starts its own)."""
         controls = {**self.sliders, "optimizer": self.optimizer, "epochs": self.epochs,
                     "seed": self.seed, "dataset": self.dataset}
         unknown = set(values) - set(controls)
@@ -201,7 +214,7 @@ class Lab(widgets.VBox):
         lrs = " ".join(f"{name} {_short_lr(lr)}" for name, lr in s["lrs"].items())
         extra = "" if s["dataset"] == "normal" else f", {s['dataset']}"
         extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
-        return f"#{len(self.runs) + 1} {s['optimizer']}: {lrs}{extra}"
+        return f"#{self._made + 1} {s['optimizer']}: {lrs}{extra}"
 
     # ---- training -------------------------------------------------------------------------
     def _epochs(self, s: dict) -> Iterator[History]:
@@ -219,8 +232,7 @@ class Lab(widgets.VBox):
     def run(self, **values) -> History:
         """Apply ``values`` (as in ``set``), train now, draw, and return the ``History``."""
         self.cancel()
-        if values:
-            self.set(**values)
+        self._apply(values)
         s = self.settings()
         self._generation += 1
         hist = History()
@@ -262,6 +274,8 @@ class Lab(widgets.VBox):
 
     def _finish(self, hist: History, epochs: int) -> None:
         self.runs.append(hist)
+        self.colours.append(self._colour())
+        self._made += 1
         self._draw(hist, epochs)
         self.status.value = self.status_line(hist)
 
@@ -319,7 +333,7 @@ class Lab(widgets.VBox):
 
     def clear(self) -> None:
         """Forget earlier runs (the latest one stays drawn) and clear the message area."""
-        self.runs = self.runs[-1:]
+        self.runs, self.colours = self.runs[-1:], self.colours[-1:]
         self.output.clear_output()
         if self.runs:
             self._draw(self.runs[-1], self.runs[-1].epochs)
@@ -331,77 +345,33 @@ class Lab(widgets.VBox):
         self.output.append_stderr(f"The lab could not train: {text}")
 
     # ---- drawing ----------------------------------------------------------------------------
-    def _axes(self):
-        """One axes, made once: rebuilding axes and ticks for every frame costs more than training."""
-        if getattr(self, "_ax", None) is None:
-            fig = self._figure
-            ax = self._ax = fig.add_subplot()
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("cross-entropy loss")
-            ax.grid(alpha=0.3)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-            fig.subplots_adjust(left=0.09, right=0.60, bottom=0.14, top=0.9)
-        return self._ax
-
-    def _limits(self, shown: list[History], epochs: int) -> tuple[float, float]:
-        finite = [v for h in shown for v in h.train_loss + h.val_loss if math.isfinite(v)]
-        top = min(max(max(finite, default=0.0), 2.5), 4.0) * 1.05
-        return max(epochs, *(h.epochs for h in shown)) + 0.2, round(top, 3)
+    def _colour(self) -> str:
+        """The colour of the run in flight: the next one in turn, kept for the run's life."""
+        return COLOURS[self._made % len(COLOURS)]
 
     def _draw(self, hist: History, epochs: int, live: bool = False) -> None:
-        """Earlier runs faint, this one bold; train solid, validation dashed; PNG into the Image.
-
-        A new run, or one that outgrows the axes, costs one full draw; later frames of the same
-        run only repaint its two lines over the saved background (blitting)."""
-        earlier = [h for h in self.runs if h is not hist][-MAX_OVERLAYS:]
-        limits = self._limits(earlier + [hist], epochs)
-        key = (id(hist), limits, tuple(id(h) for h in earlier))
-        blit = getattr(self, "_blit", None)
-        if blit is None or blit[0] != key:
-            self._full_draw(hist, earlier, limits)
-            self._blit = (key, *self._blit[1:])
-        lines, background = self._blit[2], self._blit[3]
-        canvas = self._figure.canvas
-        canvas.restore_region(background)
-        x = range(1, hist.epochs + 1)
-        for line, values in zip(lines, (hist.train_loss, hist.val_loss)):
-            line.set_data(x, values)
-            line.axes.draw_artist(line)
-        buffer = io.BytesIO()
-        width, height = canvas.get_width_height()
-        PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1) \
-            .save(buffer, format="png", compress_level=1)
-        self.last_figure = buffer.getvalue()
+        """Earlier runs faint, the run on screen strong, each in its own colour; train solid,
+        validation dashed; the x axis spans ``epochs``, the run on screen's. SVG into the Image,
+        the legend into its HTML."""
+        shown = [(h, c) for h, c in zip(self.runs, self.colours) if h is not hist][-MAX_OVERLAYS:]
+        shown.append((hist, next((c for h, c in zip(self.runs, self.colours) if h is hist), self._colour())))
+        finite = [v for h, _ in shown for v in h.train_loss + h.val_loss if math.isfinite(v)]
+        top = round(min(max(max(finite, default=0.0), 2.5), 4.0) * 1.05, 3)
+        curves = [Curve(h.train_loss, h.val_loss, colour, h is hist) for h, colour in shown]
+        self.last_figure = self.curves.frame(curves, epochs + 0.2, top)
         self.image.value = self.last_figure
+        self.legend.value = self._legend(shown, hist)
         self.figures_drawn += 1
 
-    def _full_draw(self, hist: History, earlier: list[History], limits) -> None:
-        ax = self._axes()
-        for artist in list(ax.lines):
-            artist.remove()
-        handles = []
-        for i, h in enumerate(earlier + [hist]):
-            current = h is hist              # the current run in strong blue, earlier ones in the rest
-            colour = PALETTE[0] if current else PALETTE[1 + i % (len(PALETTE) - 1)]
-            x = range(1, h.epochs + 1)
-            style = dict(color=colour, alpha=1.0 if current else 0.35, lw=1.8, animated=current)
-            (train_line,) = ax.plot(x, h.train_loss, "-", label=h.label or f"run {i + 1}", **style)
-            (val_line,) = ax.plot(x, h.val_loss, "--", **style)
-            handles.append(Line2D([], [], color=colour, alpha=style["alpha"], lw=1.8,
-                                  label=train_line.get_label()))
-        handles += [Line2D([], [], color="grey", ls="-", label="train"),
-                    Line2D([], [], color="grey", ls="--", label="validation")]
-        ax.set_xlim(0.8, limits[0])
-        ax.set_ylim(0, limits[1])
-        ax.set_title("Training and validation loss", y=1.0)
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-        ax.legend(handles=handles, fontsize="x-small", loc="upper left",
-                  bbox_to_anchor=(1.02, 1.0), borderaxespad=0, frameon=False)
-        canvas = self._figure.canvas
-        canvas.draw()                                   # everything but the current run's lines
-        self._blit = (None, limits, (train_line, val_line), canvas.copy_from_bbox(self._figure.bbox))
+    @staticmethod
+    def _legend(shown: list[tuple[History, str]], hist: History) -> str:
+        def swatch(colour, opacity=1.0, dash="solid"):
+            return (f"<span style='display:inline-block;width:26px;margin-right:6px;vertical-align:middle;"
+                    f"border-top:3px {dash} {colour};opacity:{opacity}'></span>")
+        rows = [f"<div class='lrlab-run' data-colour='{colour}'>{swatch(colour, 1.0 if h is hist else 0.45)}"
+                f"{html.escape(h.label)}</div>" for h, colour in shown]
+        key = f"<div>{swatch('#777')}train &nbsp; {swatch('#777', dash='dashed')}validation</div>"
+        return "<div class='lrlab-legend' style='font-size:12px;line-height:1.7'>" + "".join(rows) + key + "</div>"
 
 
 def lab(model: nn.Module | None = None, **options) -> Lab:

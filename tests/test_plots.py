@@ -44,3 +44,26 @@ def test_lr_schedule_draws_ratios_on_a_log_axis_and_keeps_a_frozen_zero():
     assert frozen.axes[0].get_yscale() == "symlog"
     assert frozen.axes[0].get_ylim()[0] <= 0       # the frozen part's 0 is drawn, not dropped
     plt.close("all")
+
+
+def test_live_curves_are_svg_with_the_axes_drawn_once_per_limits(monkeypatch):
+    import xml.etree.ElementTree as ET
+    from lrlab.plots import Curve, LiveCurves
+
+    live, renders = LiveCurves(), []
+    new_axes = live._new_axes
+    monkeypatch.setattr(live, "_new_axes", lambda gid: renders.append(gid) or new_axes(gid))
+    longer = Curve([2.0] * 40, [2.1] * 40, PALETTE[1], False)
+    for epochs in (1, 2, 3):
+        now = Curve([2.2, 1.0, float("nan")][:epochs], [2.3, 1.2, float("inf")][:epochs], PALETTE[0], True)
+        svg = live.frame([longer, now], 3.2, 2.6)
+    assert renders == ["axes"], "the axes are rendered once for the same limits"
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and b"Training and validation loss" in svg
+    assert live.pixels == (614, 307) and root.get("viewBox") == "0 0 460.8 230.4"
+    paths = [p for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("id") == "runs"
+             for p in g.iter("{http://www.w3.org/2000/svg}path")]
+    assert len(paths) == 4 and all(p.get("clip-path", "").startswith("url(#") for p in paths)  # clipped to the axes
+    assert paths[2].get("d").count("L") == 1, "the non-finite epoch leaves a gap, not a line to it"
+    live.frame([now], 40.2, 2.6)
+    assert renders == ["axes", "axes"]

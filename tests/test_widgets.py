@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 import torch
@@ -11,9 +13,9 @@ import torch
 from lrlab import train as lrtrain
 from lrlab.models import mlp
 from lrlab.train import History
-from lrlab.widgets import DEFAULT_LR, Lab, lab as make_lab, top_parts
+from lrlab.widgets import COLOURS, DEFAULT_LR, Lab, lab as make_lab, top_parts
 
-PNG = b"\x89PNG"
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture
@@ -33,6 +35,26 @@ def _drawn_labels(lab):
     return drawn
 
 
+def _svg(lab) -> ET.Element:
+    """The lab's figure, parsed: it must be an SVG document."""
+    assert lab.image.format == "svg+xml"
+    root = ET.fromstring(bytes(lab.image.value))
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def _line_colours(lab) -> list[str]:
+    """The stroke colour of every run's line in the figure, earlier runs first (train, val, ...)."""
+    return [re.search(r"stroke: (#[0-9a-f]{6})", path.get("style")).group(1).upper()
+            for group in _svg(lab).iter(f"{SVG}g") if group.get("id") == "runs"
+            for path in group.iter(f"{SVG}path") if "display: none" not in (path.get("style") or "")]
+
+
+def _x_ticks(lab) -> list[int]:
+    axis = next(g for g in _svg(lab).iter(f"{SVG}g") if g.get("id") == "matplotlib.axis_1")
+    return [int(t.text) for t in axis.iter(f"{SVG}text") if t.text and t.text.isdigit()]
+
+
 def _stderr(lab) -> str:
     return "".join(o.get("text", "") for o in lab.output.outputs if o.get("name") == "stderr")
 
@@ -44,7 +66,7 @@ def test_one_line_lab_has_a_slider_per_part_and_draws_a_healthy_default():
     assert lab.optimizer.options == ("SGD momentum", "Adam", "AdamW") or \
         list(lab.optimizer.options) == ["SGD momentum", "Adam", "AdamW"]
     assert list(lab.dataset.options) == ["normal", "tiny", "leaky"]
-    assert len(lab.runs) == 1 and bytes(lab.image.value).startswith(PNG)
+    assert len(lab.runs) == 1 and _line_colours(lab) == [COLOURS[0]] * 2
     status = lab.status.value
     assert "healthy" in status and f"<b>{lab.device}</b>" in status and "val" in status, status
     assert lab.runs[0].lrs[0] == [DEFAULT_LR, DEFAULT_LR]
@@ -153,7 +175,9 @@ def test_overlays_stay_until_cleared(small_lab):
     assert len(lab.runs) == 3
     lab.clear()
     assert len(lab.runs) == 1 and lab.runs[0].lrs[0][0] == pytest.approx(1e-1)
-    assert bytes(lab.image.value).startswith(PNG)
+    assert _line_colours(lab) == [COLOURS[2]] * 2 and lab.legend.value.count("lrlab-run") == 1
+    lab.run(body=3e-1)                           # numbering and colours go on after a clear
+    assert lab.runs[-1].label.startswith("#4 ") and lab.colours == [COLOURS[2], COLOURS[3]]
 
 
 def test_presets_and_optimizers_train(small_lab):
@@ -233,3 +257,36 @@ def test_status_line_says_which_device_trained_and_why(monkeypatch):
     assert chosen.device.type == "cpu" and chosen.runs[-1].device == "cpu"
     assert ("on <b>cpu</b> (fastest for this model: one epoch takes cpu 12 ms, cuda 40 ms)"
             in chosen.status.value), chosen.status.value
+
+
+def test_each_run_keeps_its_colour_for_life(small_lab):
+    lab = small_lab
+    seen = []
+    for i, lr in enumerate((1e-2, 3e-2, 1e-1, 3e-3)):
+        lab.run(body=lr)
+        seen.append(_line_colours(lab)[-2:])           # the run on screen is drawn last
+        assert _line_colours(lab)[:-2] == [c for colours in seen[:-1] for c in colours], i
+        assert f"data-colour='{seen[-1][0]}'>" in lab.legend.value
+    assert [c for c, _ in seen] == list(COLOURS[:4]) == lab.colours
+
+
+def test_the_x_axis_spans_the_run_on_screen(small_lab):
+    lab = small_lab
+    lab.run(epochs=12)
+    assert max(_x_ticks(lab)) >= 12
+    lab.run(epochs=4)                                   # the longer run stays, clipped
+    assert max(_x_ticks(lab)) <= 4 and len(_line_colours(lab)) == 4
+
+
+def test_set_moves_the_controls_and_retrains_so_they_show_the_run_on_screen(small_lab):
+    lab = small_lab
+    lab.set(dataset="leaky", head=1e-1)                 # no event loop: it trains now
+    assert lab.dataset.value == "leaky" and "leaky" in lab.runs[-1].label
+    assert lab.runs[-1].lrs[0][1] == pytest.approx(0.1)
+
+    async def in_a_kernel():                            # a loop runs: the run streams after the cell
+        lab.set(optimizer="Adam")
+        assert lab._task is not None
+        await lab.wait()
+    asyncio.run(in_a_kernel())
+    assert lab.optimizer.value == "Adam" and "Adam" in lab.runs[-1].label and len(lab.runs) == 2
