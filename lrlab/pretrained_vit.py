@@ -1,0 +1,302 @@
+"""The pretrained digits ViT, its fine-tuning task, and the recipes the transformer lesson compares.
+
+Introduced in the lesson on fine-tuning transformers. ``load()`` returns an ``lrlab.vit`` ViT
+with the weights shipped in ``lrlab/assets/digits_vit.pt``: trained on the training part of
+``data.digits(seed=SPLIT_SEED)`` (digits 0-4 only). The fine-tuning task
+(``fine_tuning_data``) is the other five digits, 5-9, a few labelled samples of each: new classes
+for a new head, on features learnt from other digits. ``load(new_head=True, seed=s)`` puts a
+fresh seeded head on the pretrained body.
+
+Recipes, as the parameter groups a practitioner writes: ``llrd`` (layer-wise lr decay, layers
+numbered by ``lrlab.vit.layer_id``), ``decays`` (which tensors take weight decay: not biases,
+norms, the position embedding or the class token) and ``lora_plus`` (LoRA's ``lora_B`` at
+``ratio`` times ``lora_A``'s lr). ``fine_tune`` runs one recipe with ``torch.optim.AdamW``;
+``fine_tune_many`` runs many (recipe, seed) pairs at once, batched with ``torch.func.vmap``,
+each equal to its ``fine_tune`` run up to float rounding (``tests/test_vit.py``).
+
+Regenerate the checkpoint (same recipe, same seed, one CPU thread: the same bytes)::
+
+    python -m lrlab.pretrained_vit            # writes lrlab/assets/digits_vit.pt
+    python -m lrlab.pretrained_vit --check    # retrains and compares with the shipped file
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+
+from . import data
+from .vit import ViT, add_lora, layer_id, vit
+
+NAME = "digits_vit"
+ASSETS = Path(__file__).resolve().parent / "assets"
+ARCH = {"width": 32, "depth": 4, "heads": 4, "mlp_ratio": 2}
+SPLIT_SEED = 0
+KIND = "clean"            # the default fine-tuning task (see fine_tuning_data)
+RECIPE = {"optimizer": "AdamW", "lr": 3e-3, "weight_decay": 0.05, "epochs": 30, "batch_size": 64,
+          "init_seed": 0, "train_seed": 0}
+# The shipped file's SHA-256: regenerating it on one CPU thread must give these bytes.
+SHA256 = "89e64be2012ded03df387af7edbeba5adc1f66b4e7efac6c920a90662717d32c"
+
+
+def path(name: str = NAME) -> Path:
+    """Where the checkpoint ``name`` lives: ``lrlab/assets/<name>.pt``."""
+    return ASSETS / f"{name}.pt"
+
+
+def pretrain():
+    """Train the ViT from scratch with ``RECIPE`` on one CPU thread; returns ``(model, history)``."""
+    from .train import cpu_threads, train
+
+    split = data.digits(seed=SPLIT_SEED)
+    model = vit(**ARCH, n_classes=split.n_classes, seed=RECIPE["init_seed"])
+    opt = torch.optim.AdamW(model.parameters(), lr=RECIPE["lr"], weight_decay=RECIPE["weight_decay"])
+    with torch.random.fork_rng(devices=[]), cpu_threads(1, "cpu"):
+        hist = train(model, opt, split, epochs=RECIPE["epochs"], batch_size=RECIPE["batch_size"],
+                     seed=RECIPE["train_seed"], device="cpu", label="pretraining the ViT")
+    return model.eval(), hist
+
+
+def checkpoint_bytes(model: ViT, hist) -> bytes:
+    """The checkpoint file's bytes: the weights, how they were made, and their validation score."""
+    payload = {"state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+               "arch": dict(ARCH), "n_classes": 10,
+               "split_seed": SPLIT_SEED, "recipe": dict(RECIPE),
+               "val_loss": round(hist.val_loss[-1], 4), "val_acc": round(hist.val_acc[-1], 4)}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def info(name: str = NAME) -> dict:
+    """The checkpoint's metadata (architecture, recipe, validation loss and accuracy)."""
+    payload = torch.load(path(name), map_location="cpu", weights_only=True)
+    return {k: v for k, v in payload.items() if k != "state_dict"}
+
+
+def load(name: str = NAME, *, new_head: bool = False, n_classes: int | None = None, seed: int = 0) -> ViT:
+    """The pretrained ViT from ``lrlab/assets/<name>.pt``. ``new_head=True`` (or an ``n_classes``
+    other than the checkpoint's) replaces the head by a fresh ``nn.Linear`` drawn with ``seed``."""
+    file = path(name)
+    if not file.exists():
+        raise FileNotFoundError(f"no checkpoint at {file}; run `python -m lrlab.pretrained_vit` to make it")
+    payload = torch.load(file, map_location="cpu", weights_only=True)
+    model = vit(**payload["arch"], n_classes=payload["n_classes"], seed=0)
+    model.load_state_dict(payload["state_dict"])
+    n_classes = payload["n_classes"] if n_classes is None else n_classes
+    if new_head or n_classes != payload["n_classes"]:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.head = nn.Linear(model.head.in_features, n_classes)
+    return model.train()
+
+
+def fine_tuning_data(per_class: int = 10, *, seed: int = 0, kind: str = KIND) -> data.Split:
+    """The fine-tuning tasks of the MLP's lesson (``lrlab.pretrained.fine_tuning_data``, the same
+    split): ``"clean"`` digits the ViT never saw, ``"inverted"`` or ``"shifted"`` images."""
+    from .pretrained import fine_tuning_data as tasks
+
+    return tasks(per_class, seed=seed, kind=kind)
+
+
+def start(seed: int, lora: dict | None = None) -> ViT:
+    """A fine-tuning start: the pretrained body, a new head drawn with ``seed``;
+    with ``lora`` (``add_lora``'s options, e.g. ``{"rank": 4}``) the body frozen under LoRA
+    adapters (their ``lora_A`` drawn with ``seed``) and the head left trainable."""
+    model = load(new_head=True, seed=seed)
+    if lora is not None:
+        add_lora(model, **{"seed": seed, **lora})
+        model.head.requires_grad_(True)
+    return model
+
+
+# -- recipes: the parameter groups ----------------------------------------------------------
+
+def decays(name: str, param: torch.Tensor) -> bool:
+    """Whether a tensor takes weight decay: matrices do; biases, norm scales (1-D), the class
+    token and the position embedding do not (timm's ``no_weight_decay`` list, nanoGPT's
+    ``dim() >= 2`` rule alone would decay ``embed.pos`` and ``embed.cls``)."""
+    return param.ndim >= 2 and not name.startswith(("embed.pos", "embed.cls"))
+
+
+def llrd(model: ViT, lr: float, decay: float, *, weight_decay: float = 0.0, exclude: bool = True) -> list[dict]:
+    """Layer-wise lr decay: the head and final norm at ``lr``, block i at ``lr * decay**(L - i)``,
+    the embeddings at ``lr * decay**(L + 1)``; trainable tensors only. Each layer splits into a
+    decayed group and (``exclude``) a group with no weight decay (``decays``)."""
+    if not 0 < decay <= 1:
+        raise ValueError(f"decay must be in (0, 1], got {decay}")
+    depth, groups = len(model.blocks), {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        layer = layer_id(name, depth)
+        wd = weight_decay if (decays(name, p) or not exclude) else 0.0
+        key = (layer, wd)
+        if key not in groups:
+            groups[key] = {"params": [], "lr": lr * decay ** (depth + 1 - layer), "weight_decay": wd,
+                           "name": f"layer {layer}" + ("" if wd else " (no decay)")}
+        groups[key]["params"].append(p)
+    return [groups[k] for k in sorted(groups)]
+
+
+def lora_plus(model: ViT, lr: float, ratio: float = 16.0, *, head_lr: float | None = None) -> list[dict]:
+    """LoRA+ groups: every ``lora_A`` at ``lr``, every ``lora_B`` at ``ratio * lr``, the other
+    trainable tensors (the new head) at ``head_lr`` (default ``lr``). ``ratio=1`` is plain LoRA."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    pick = lambda test: [p for n, p in named if test(n)]  # noqa: E731
+    groups = [{"params": pick(lambda n: n.endswith("lora_A")), "lr": lr, "name": "lora_A"},
+              {"params": pick(lambda n: n.endswith("lora_B")), "lr": lr * ratio, "name": "lora_B"},
+              {"params": pick(lambda n: not n.endswith(("lora_A", "lora_B"))),
+               "lr": lr if head_lr is None else head_lr, "name": "rest"}]
+    return [g for g in groups if g["params"]]
+
+
+# -- fine-tuning runs -----------------------------------------------------------------------
+
+def fine_tune(make_groups: Callable[[ViT], list[dict]], *, seed: int = 0, lora: dict | None = None,
+              epochs: int = 30, per_class: int = 10, kind: str = KIND, label: str = ""):
+    """One fine-tuning run on ``fine_tuning_data(per_class, seed=seed, kind=kind)``, full batch, with
+    ``torch.optim.AdamW(make_groups(model))`` (a group without ``weight_decay`` gets AdamW's
+    default, 0.01); returns its ``History``. The model is ``start(seed, lora)``; tensors in no
+    group stay where they are."""
+    from .train import cpu_threads, train
+
+    task, model = fine_tuning_data(per_class, seed=seed, kind=kind), start(seed, lora)
+    opt = torch.optim.AdamW(make_groups(model))
+    with cpu_threads(1, "cpu"):
+        return train(model, opt, task, epochs=epochs, batch_size=len(task.y_train), seed=seed,
+                     device="cpu", label=label)
+
+
+@dataclass
+class Many:
+    """What ``fine_tune_many`` measured, one row per configuration: ``train_loss`` (configs,
+    epochs), final validation ``val_loss`` and ``val_acc`` (configs,), ``nan`` where a run blew up."""
+
+    train_loss: torch.Tensor
+    val_loss: torch.Tensor
+    val_acc: torch.Tensor
+    seconds: float
+
+
+def fine_tune_many(configs: Sequence[tuple[Callable[[ViT], list[dict]], int]], *, lora: dict | None = None,
+                   epochs: int = 30, per_class: int = 10, kind: str = KIND, chunk: int = 16) -> Many:
+    """Many ``fine_tune`` runs at once: each ``(make_groups, seed)`` of ``configs`` as one slice of
+    a batched model (``torch.func.vmap`` of ``functional_call``), trained with AdamW written out
+    with each configuration's lr and weight decay per tensor, read from the optimizer
+    ``torch.optim.AdamW(make_groups(model))`` would be. ``chunk`` configurations train together."""
+    import time
+
+    from .train import cpu_threads
+
+    if not configs:
+        raise ValueError("configs is empty: give at least one (make_groups, seed) pair")
+    begin = time.perf_counter()
+    parts = []
+    with cpu_threads(1, "cpu"), torch.no_grad():
+        for i in range(0, len(configs), chunk):
+            parts.append(_Batch(configs[i:i + chunk], lora, fine_tuning_data, per_class, kind).run(epochs))
+    cat = lambda k: torch.cat([p[k] for p in parts])  # noqa: E731
+    return Many(cat(0), cat(1), cat(2), time.perf_counter() - begin)
+
+
+class _Batch:
+    """Configurations stacked along a leading dimension of every tensor."""
+
+    def __init__(self, configs, lora, task, per_class, kind):
+        models, settings = [], []
+        for make_groups, seed in configs:
+            model = start(int(seed), lora)
+            opt = torch.optim.AdamW(make_groups(model))
+            of = {id(p): g for g in opt.param_groups for p in g["params"]}
+            models.append(model)
+            settings.append([(of[id(p)]["lr"], of[id(p)]["weight_decay"], of[id(p)]["betas"], of[id(p)]["eps"])
+                             if id(p) in of else None for p in model.parameters()])
+            if not of:
+                raise ValueError("make_groups returned no parameters to train")
+        self.base, self.names = models[0], [n for n, _ in models[0].named_parameters()]
+        trained = [i for i in range(len(self.names)) if any(s[i] is not None for s in settings)]
+        betas = {s[i][2:] for s in settings for i in trained if s[i] is not None}
+        if len(betas) != 1:
+            raise ValueError("every group must use the same betas and eps here")
+        (self.betas, self.eps), = betas
+        self.params = [torch.stack([m.get_parameter(n).detach() for m in models]) for n in self.names]
+        self.trained = trained
+        col = lambda i, k: torch.tensor([s[i][k] if s[i] is not None else 0.0 for s in settings])  # noqa: E731
+        shape = lambda i: (-1, *[1] * (self.params[i].dim() - 1))  # noqa: E731
+        self.lr = {i: col(i, 0).view(shape(i)) for i in trained}
+        self.wd = {i: col(i, 1).view(shape(i)) for i in trained}
+        tasks = [task(per_class, seed=int(seed), kind=kind) for _, seed in configs]
+        self.x = torch.stack([t.x_train for t in tasks])
+        self.y = torch.stack([t.y_train for t in tasks])
+        self.x_val, self.y_val = tasks[0].x_val, tasks[0].y_val
+
+    def _logits(self, params, x):
+        call = lambda w, inputs: functional_call(self.base, dict(zip(self.names, w)), (inputs,))  # noqa: E731
+        return vmap(call, in_dims=(0, None if x.dim() == 2 else 0))(params, x)
+
+    def run(self, epochs: int):
+        n_cfg = len(self.x)
+        m = {i: torch.zeros_like(self.params[i]) for i in self.trained}
+        v = {i: torch.zeros_like(self.params[i]) for i in self.trained}
+        (b1, b2), losses = self.betas, torch.empty(n_cfg, epochs)
+        for t in range(1, epochs + 1):
+            leaves = [p.requires_grad_(i in m) for i, p in enumerate(self.params)]
+            with torch.enable_grad():
+                logits = self._logits(leaves, self.x)
+                loss = F.cross_entropy(logits.flatten(0, 1), self.y.flatten(), reduction="none")
+                loss = loss.view(n_cfg, -1).mean(1)
+                grads = torch.autograd.grad(loss.sum(), [leaves[i] for i in self.trained])
+            self.params = [p.detach() for p in leaves]
+            losses[:, t - 1] = loss.detach()
+            for i, g in zip(self.trained, grads):      # torch.optim.AdamW's update, written out
+                p = self.params[i]
+                p.mul_(1 - self.lr[i] * self.wd[i])
+                m[i].lerp_(g, 1 - b1)
+                v[i].mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v[i].sqrt() / math.sqrt(1 - b2 ** t)).add_(self.eps)
+                p.sub_(self.lr[i] / (1 - b1 ** t) * m[i] / denom)
+        logits = self._logits(self.params, self.x_val)
+        val = F.cross_entropy(logits.flatten(0, 1), self.y_val.repeat(n_cfg), reduction="none").view(n_cfg, -1)
+        acc = (logits.argmax(-1) == self.y_val).float().mean(1)
+        blew = ~torch.isfinite(val.mean(1)) | ~torch.isfinite(losses).all(1)
+        return losses, torch.where(blew, torch.nan, val.mean(1)), torch.where(blew, torch.nan, acc)
+
+
+def sha256(file: Path | None = None) -> str:
+    """The SHA-256 of a checkpoint file (default: the shipped one)."""
+    return hashlib.sha256(Path(file or path()).read_bytes()).hexdigest()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lrlab.pretrained_vit", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="retrain and compare the bytes with the shipped checkpoint; write nothing")
+    parser.add_argument("--out", type=Path, default=None, help="write here instead of lrlab/assets")
+    args = parser.parse_args(argv)
+    model, hist = pretrain()
+    print(hist.summary())
+    blob = checkpoint_bytes(model, hist)
+    if args.check:
+        same = blob == path().read_bytes()
+        print("the same bytes as the shipped checkpoint" if same else "DIFFERENT bytes from the shipped checkpoint")
+        return 0 if same else 1
+    target = args.out or path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(blob)
+    print(f"wrote {target} ({len(blob) / 1024:.0f} KiB, sha256 {hashlib.sha256(blob).hexdigest()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
