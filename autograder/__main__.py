@@ -44,12 +44,18 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", parents=[common],
                        help="CSV, one row per student and assignment, with flags")
     e.add_argument("--out", type=Path, default=None, help="default: <instructor>/grades.csv")
-    d = sub.add_parser("demo", help="the whole pipeline on the bundled samples, in a temp folder")
+    d = sub.add_parser("demo", help="the whole pipeline on the bundled samples, then a summary")
     d.add_argument("assignment", nargs="*", help="default: every assignment with samples")
     d.add_argument("--jobs", "-j", type=int, default=2)
     d.add_argument("--keep", type=Path, default=None, metavar="DIR",
-                   help="use DIR as the instructor folder and keep it")
-    d.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 30)")
+                   help="use DIR as the instructor folder and keep it (gradebook, feedback, "
+                        "grades.csv, summary.html); by default a temp folder, deleted at the end")
+    d.add_argument("--timeout", type=int, default=None,
+                   help="seconds per cell (default 10, what the samples are made for)")
+    d.add_argument("--all", action="store_true", dest="every",
+                   help="grade every sample (default: a tour of each assignment's samples)")
+    d.add_argument("--details", action="store_true",
+                   help="also print every student's score, status and flags")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--include-solution", action="store_true",
                    help="also grade each solutions/ notebook, as student _solution")
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             from .demo import demo
             print(demo(args.assignment, jobs=args.jobs, keep=args.keep, timeout=args.timeout,
                        progress=not args.quiet, include_solution=args.include_solution,
-                       sandbox=not args.no_sandbox))
+                       sandbox=not args.no_sandbox, every=args.every, details=args.details))
         elif args.command == "_worker":
             import asyncio
             from .sandbox import data_limit

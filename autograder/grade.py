@@ -30,6 +30,8 @@ from .course import AutograderError, Course
 from .record import GRADED, NO_SANDBOX, Result, append, feedback_problem_path, result_path
 from .sandbox import data_limit
 
+TABLE_WIDTH = 100      # columns of a printed table (its flags column wraps)
+
 
 def _gradebook(course: Course):
     from nbgrader.api import Gradebook
@@ -294,10 +296,43 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
     return results
 
 
-def table(rows: list[tuple], headers: tuple) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+def _wrap(flags: str, width: int) -> list[str]:
+    """``flags`` ("a; b; c") on lines of at most ``width``, whole flags to a line where they fit."""
+    import textwrap
+
+    out: list[str] = []
+    parts = flags.split("; ")
+    for n, flag in enumerate(parts):
+        room = width if n == len(parts) - 1 else width - 1        # the last needs no ";"
+        if out and len(out[-1]) + 2 + len(flag) <= room:
+            out[-1] += "; " + flag
+        else:
+            if out:
+                out[-1] += ";"
+            out += textwrap.wrap(flag, room, break_on_hyphens=False) or [""]
+    return out
+
+
+def table(rows: list[tuple], headers: tuple, width: int | None = None) -> str:
+    """``rows`` under ``headers`` in padded columns; with ``width``, the last column (the flags)
+    wraps onto lines of its own so that no line is longer (it keeps at least 20 columns)."""
+    rows = [[str(x) for x in r] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(headers, *rows)]
+    if width:
+        widths[-1] = min(widths[-1], max(20, width - sum(widths[:-1]) - 2 * (len(widths) - 1)))
+
+    def lines(r) -> list[str]:
+        last = _wrap(r[-1], widths[-1]) if width else [r[-1]]
+        out = []
+        for n, piece in enumerate(last or [""]):
+            cells = list(r[:-1]) if n == 0 else [""] * (len(r) - 1)
+            out.append("  ".join(x.ljust(w) for x, w in zip(cells + [piece], widths)).rstrip())
+        return out
+
+    out = lines(list(headers)) + lines(["-" * w for w in widths])
+    for r in rows:
+        out += lines(r)
+    return "\n".join(out)
 
 
 def summary(results: list[Result]) -> str:
@@ -309,5 +344,5 @@ def summary(results: list[Result]) -> str:
     mean = sum(r.score for r in graded) / len(graded) if graded else 0.0
     foot = (f"\n{len(results)} student(s): {len(graded)} graded, {len(results) - len(graded)} "
             f"not graded, {flagged} flagged; mean score of graded {mean:.2f}")
-    return table(rows, ("student", "score", "status", "flags")) + foot
+    return table(rows, ("student", "score", "status", "flags"), TABLE_WIDTH) + foot
 

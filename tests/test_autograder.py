@@ -297,3 +297,69 @@ def test_help_lists_commands():
     assert r.returncode == 0
     for command in ("release", "collect", "grade", "feedback", "export", "demo"):
         assert command in r.stdout
+
+
+def test_table_wraps_its_last_column_to_the_width():
+    from autograder.grade import table
+    flags = "; ".join(f"patches torch.thing_{i} (cell {i})" for i in range(8))
+    text = table([("a_long_student_name", "10/13", "graded", flags), ("b", "0/13", "not graded", "-")],
+                 ("student", "score", "status", "flags"), 60)
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 60
+    start = lines[0].index("flags")
+    assert all(l[:start].strip() == "" for l in lines[3:-1])      # continuation lines: flags only
+    assert " ".join(l[start:] for l in lines[2:-1]).split() == flags.split()   # nothing lost
+    assert lines[-1].split() == ["b", "0/13", "not", "graded", "-"]
+    assert table([("x", "y")], ("h1", "h2")).splitlines()[2] == "x   y"   # no width: as before
+
+
+def _report_assignment(manual: float):
+    from autograder.report import Assignment
+    rows = [{"student": s, "assignment": "ps9", "score": sc, "max_score": "13", "status": st,
+             "flagged": "yes" if fl else "no", "flags": fl}
+            for s, sc, st, fl in [("perfect", "10", "needs manual grading", ""),
+                                  ("os_exit", "0", "not graded", "kernel died (os._exit): not graded"),
+                                  ("wrong", "2", "graded", ""),
+                                  ("cheat", "0", "graded", "; ".join(["patches torch.allclose"] * 9))]]
+    return Assignment("ps9", rows, auto_points=13 - manual, manual_points=manual,
+                      pending={"perfect": manual}, seconds=75, samples=10)
+
+
+def test_report_names_manual_points_as_such():
+    from autograder.report import WIDTH, details, lines
+    a = _report_assignment(manual=3)
+    summary = lines(a)
+    assert summary[0] == "ps9: 4 students graded in 1 min 15 s; a tour of 4 of 10 samples"
+    assert summary[1].split() == "graded 3 mean 4.00 of 10 autograded points; 3 more are graded " \
+                                 "by hand in formgrader".split()
+    assert summary[2].split() == ["not", "graded", "1", "os_exit"]
+    assert summary[3].split() == ["flagged", "2", "os_exit,", "cheat"]
+    assert summary[4].split()[:2] == ["manual", "1"] and "3 pts each await a grader" in summary[4]
+    table = details(a)
+    assert max(map(len, table.splitlines())) <= WIDTH
+    row = next(l for l in table.splitlines() if l.startswith("perfect"))
+    assert row.split() == ["perfect", "10/10", "manual:", "3", "pts", "-"]   # not a mystery 10/13
+    no_manual = _report_assignment(manual=0)
+    assert len(lines(no_manual)) == 4 and "by hand" not in "\n".join(lines(no_manual))
+    assert "perfect  10/13" in details(no_manual)
+
+
+def test_report_page_is_inert_and_links_feedback():
+    from autograder.report import page
+    a = _report_assignment(manual=3)
+    a.rows[2]["student"] = "<img src=x onerror=alert(1)>"
+    html = page([a], lambda student, assignment: student != "os_exit")
+    assert html.index("Content-Security-Policy") < html.index("<title>")
+    assert "default-src 'none'" in html and "<script" not in html and "<img" not in html
+    assert '<a href="feedback/perfect/ps9/ps9.html">perfect</a>' in html
+    assert 'href="feedback/os_exit' not in html               # no page: no link
+    assert "%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E" in html   # the odd name, quoted
+
+
+def test_demo_tour_covers_every_assignment():
+    from autograder.demo import TOUR, sample_assignments, samples
+    names = {f.stem for a in sample_assignments() for f in samples(a, every=True)}
+    assert set(TOUR) <= names, f"tour samples that do not exist: {set(TOUR) - names}"
+    for a in sample_assignments():
+        tour = {f.stem for f in samples(a)}
+        assert {"perfect", "untouched", "wrong"} <= tour and any(s.startswith("cheat") for s in tour), a
