@@ -26,6 +26,7 @@ import hashlib
 import io
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,6 @@ def fine_tune_many(configs: Sequence[tuple[Callable[[ViT], list[dict]], int]], *
     a batched model (``torch.func.vmap`` of ``functional_call``), trained with AdamW written out
     with each configuration's lr and weight decay per tensor, read from the optimizer
     ``torch.optim.AdamW(make_groups(model))`` would be. ``chunk`` configurations train together."""
-    import time
-
     from .train import cpu_threads
 
     if not configs:
@@ -221,7 +220,7 @@ class _Batch:
             of = {id(p): g for g in opt.param_groups for p in g["params"]}
             models.append(model)
             settings.append([(of[id(p)]["lr"], of[id(p)]["weight_decay"], of[id(p)]["betas"], of[id(p)]["eps"])
-                             if id(p) in of else None for p in model.parameters()])
+                             if id(p) in of and p.requires_grad else None for p in model.parameters()])
             if not of:
                 raise ValueError("make_groups returned no parameters to train")
         self.base, self.names = models[0], [n for n, _ in models[0].named_parameters()]
