@@ -89,6 +89,17 @@ def test_a_spike_with_small_steps_everywhere_is_not_unstable():
     assert d.verdict != dg.UNSTABLE and d.lr_factors == {}
 
 
+def test_a_rise_within_the_noise_of_a_few_small_batches_is_no_spike():
+    # epoch 3's mean rises 1.0 -> 1.6 (60 %): a spike when its steps agree, noise when they scatter
+    def run(spread):
+        steps = [2.0] * 4 + [1.0] * 4 + [1.6 - spread, 1.6 + spread] * 2 + [0.8] * 4
+        return dg.diagnose(hist([2.0, 1.0, 1.6, 0.8], [2.0, 1.0, 1.5, 0.9], step_loss=steps,
+                                steps_per_epoch=4, **ratios(0.5, 0.5, 4)))
+    tight, scattered = run(0.1), run(1.0)
+    assert tight.evidence["spikes"] == [(3, pytest.approx(0.6))] and tight.verdict == dg.UNSTABLE
+    assert scattered.evidence["spikes"] == [] and scattered.verdict != dg.UNSTABLE
+
+
 def test_a_run_that_blew_up_and_sits_at_chance_is_unstable_not_too_slow():
     # issue 11: a body at lr 1.0 blew up in epoch 1 and sits flat at 2.31, which read "too slow"
     steps = [2.3, 40.0, 3.0, 2.4] + [2.31, 2.30, 2.30, 2.31] * 3
