@@ -38,7 +38,7 @@ SETS = {
         ("healthy", (64, 64), "adam", {"body": 1e-3, "head": 1e-2}, None, 12, 32, 4),
         ("unstable", (256,), "sgd", {"body": 0.5, "head": 0.5}, None, 15, 16, 6),
         ("too slow", (128, 128, 128), "sgd", {"body": 2e-4, "head": 2e-3}, None, 10, 16, 6),
-        ("healthy", (256,), "adam", {"body": 3e-3, "head": 3e-3}, None, 10, 64, 7),
+        ("healthy", (256,), "adam", {"body": 3e-3, "head": 3e-3}, None, 15, 64, 7),
         ("overfitting", (256,), "adam", {"body": 3e-3, "head": 3e-3}, 30, 80, 30, 6),
     ],
 }
