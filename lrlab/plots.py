@@ -111,10 +111,9 @@ class LiveCurves:
         return fig, fig.add_subplot()
 
     @staticmethod
-    def _svg(fig: Figure, salt: str) -> str:
+    def _svg(fig: Figure) -> str:
         buffer = io.StringIO()
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-            fig.canvas.print_svg(buffer, metadata={"Date": None})
+        fig.canvas.print_svg(buffer, metadata={"Date": None})
         return buffer.getvalue()
 
     def axes_svg(self, xmax: float, ymax: float) -> str:
@@ -126,14 +125,15 @@ class LiveCurves:
             ax.grid(alpha=0.3)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
             ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
-            self._axes_layer = ((xmax, ymax), self._svg(fig, "lrlab-axes"))
+            with matplotlib.rc_context({"svg.fonttype": "none"}):     # text as text: small, sharp
+                self._axes_layer = ((xmax, ymax), self._svg(fig))
         return self._axes_layer[1]
 
     def _layer(self, curves: Sequence[Curve], xmax: float, ymax: float) -> str:
         """The SVG group of ``curves`` alone, in the axes' coordinates."""
         ax = self._runs_ax
-        ax.set_xlim(0.8, xmax)
-        ax.set_ylim(0, ymax)
+        if ax.get_xlim() != (0.8, xmax) or ax.get_ylim() != (0, ymax):
+            ax.set(xlim=(0.8, xmax), ylim=(0, ymax))
         while len(ax.lines) < 2 * len(curves):      # lines are reused: a new Line2D costs more
             ax.add_line(Line2D([], [], ls="--" if len(ax.lines) % 2 else "-"))
         for i, line in enumerate(ax.lines):
@@ -145,7 +145,7 @@ class LiveCurves:
                               [v if math.isfinite(v) else math.nan for v in values])
                 line.set(color=curve.colour, alpha=1.0 if curve.current else 0.35,
                          lw=2.2 if curve.current else 1.5)
-        runs = self._svg(self._runs_fig, "lrlab-runs")
+        runs = self._svg(self._runs_fig)
         return runs[runs.index('<g id="runs">'):runs.rindex("</svg>")]
 
     def frame(self, curves: Sequence[Curve], xmax: float, ymax: float) -> bytes:

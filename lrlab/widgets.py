@@ -57,7 +57,7 @@ DEFAULTS = {"optimizer": "SGD momentum", "epochs": 10, "seed": 0, "dataset": "no
 DEFAULT_LR = 3e-2                       # SGD momentum 0.9, 10 epochs: a healthy run on digits
 MAX_OVERLAYS = 5                        # earlier runs drawn faint
 COLOURS = tuple(c for c in PALETTE if c != "#F0E442")   # Okabe-Ito less its yellow, pale on white
-DEBOUNCE_S = 0.01                       # wait this long for a newer change before training
+DEBOUNCE_S = 0.0                        # one turn of the loop for a newer change before training
 FRAME_INTERVAL_S = 0.12                 # at most one live frame per this many seconds
 
 
@@ -161,7 +161,7 @@ class Lab(widgets.VBox):
         self.image = widgets.Image(format="svg+xml",               # shown at its own size
                                    layout=widgets.Layout(width=f"{width}px", height=f"{height}px",
                                                          flex="0 0 auto"))
-        self.legend = widgets.HTML(value="", layout=widgets.Layout(width="300px"))
+        self.legend = widgets.HTML(value="", layout=widgets.Layout(width="380px"))
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
         for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
@@ -170,7 +170,8 @@ class Lab(widgets.VBox):
         super().__init__([widgets.VBox(list(self.sliders.values())),
                           widgets.HBox([self.optimizer, self.dataset]),
                           widgets.HBox([self.epochs, self.seed, self.clear_button]),
-                          widgets.HBox([self.image, self.legend]), self.status, self.output])
+                          widgets.HBox([self.image, self.legend], layout=widgets.Layout(flex_flow="row wrap")),
+                          self.status, self.output])
         if run_now:
             self.run()
 
@@ -314,7 +315,7 @@ class Lab(widgets.VBox):
     async def wait(self) -> None:
         """Wait until the run in flight (if any) is done; for tests and scripts."""
         while self._task is not None and not self._task.done():
-            await asyncio.sleep(0.005)
+            await asyncio.wait({self._task})      # a newer run may replace it meanwhile
 
     # ---- callbacks --------------------------------------------------------------------------
     def _on_change(self, change) -> None:
