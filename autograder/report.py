@@ -31,6 +31,11 @@ class Assignment:
     def of(self, *statuses: str) -> list[dict]:
         return [r for r in self.rows if r["status"] in statuses]
 
+    def mean(self) -> float:
+        """The mean score of the students whose autograding finished."""
+        auto = self.of(GRADED, NEEDS_MANUAL)
+        return sum(float(r["score"]) for r in auto) / len(auto) if auto else 0.0
+
 
 def points(sources: dict) -> tuple[float, float]:
     """(autograded, hand-graded) points of an assignment's source notebooks (nbgrader metadata:
@@ -77,12 +82,11 @@ def lines(a: Assignment) -> list[str]:
     tour = (f"; a tour of {len(a.rows)} of {a.samples} samples" if 0 < len(a.rows) < a.samples
             else "")
     head = f"{a.name}: {len(a.rows)} students graded in {duration(a.seconds)}{tour}"
-    mean = sum(float(r["score"]) for r in auto) / len(auto) if auto else 0.0
     hand = (f"; {a.manual_points:g} more are graded by hand in formgrader" if a.manual_points
             else "")
     flagged = [r for r in a.rows if r["flagged"] == "yes"]
     out = [head,
-           f"  graded      {len(auto):3}  mean {mean:.2f} of {a.auto_points:g} autograded "
+           f"  graded      {len(auto):3}  mean {a.mean():.2f} of {a.auto_points:g} autograded "
            f"points{hand}",
            f"  not graded  {len(a.of(NOT_GRADED)):3}  {_names(a.of(NOT_GRADED), WIDTH - 19)}",
            f"  flagged     {len(flagged):3}  {_names(flagged, WIDTH - 19)}"]
@@ -131,7 +135,17 @@ def page(assignments: list[Assignment], feedback_exists) -> str:
              "margin:1.5em;max-width:70em}table{border-collapse:collapse;margin-bottom:2em}"
              "td,th{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left;"
              "vertical-align:top}pre{background:#f6f6f6;padding:.6em}.flags{color:#8a3b00}"
-             "</style></head><body><h1>Grading summary</h1>"]
+             "td:nth-child(2),td:nth-child(3){white-space:nowrap}"
+             "</style></head><body><h1>Grading summary</h1><table><tr><th>assignment</th>"
+             "<th>students</th><th>graded</th><th>not graded</th><th>flagged</th>"
+             "<th>manual grading due</th><th>mean of the autograded points</th></tr>"]
+    for a in assignments:
+        cells = (len(a.rows), len(a.of(GRADED, NEEDS_MANUAL)), len(a.of(NOT_GRADED)),
+                 sum(r["flagged"] == "yes" for r in a.rows), len(a.of(NEEDS_MANUAL)),
+                 f"{a.mean():.2f} of {a.auto_points:g}")
+        parts.append(f"<tr><td><a href=\"#{e(a.name)}\">{e(a.name)}</a></td>"
+                     + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
+    parts.append("</table>")
     for a in assignments:
         parts.append(f"<h2 id=\"{e(a.name)}\">{e(a.name)}</h2><pre>{e(chr(10).join(lines(a)[1:]))}"
                      "</pre><table><tr><th>student</th><th>score</th><th>status</th>"

@@ -49,15 +49,17 @@ def notebooks(*folders: str) -> list[Path]:
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """Every sample of every assignment graded once by the real command line
-    (``python -m autograder demo --keep DIR``), from an unrelated folder: (folder, stdout).
-    The demo gets FIXTURE_LIMIT_S less a minute, so that its own one-line message comes first."""
+    (``python -m autograder demo --keep DIR --all --details``), from an unrelated folder:
+    (folder, stdout). The demo gets FIXTURE_LIMIT_S less a minute, so that its own one-line
+    message comes first. Its stdout is kept as test-artifacts/demo_summary.txt."""
     folder = tmp_path_factory.mktemp("instructor") / "course"
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     limit = FIXTURE_LIMIT_S["graded"] - 60
     start = time.monotonic()
     try:
         proc = autograder_cli("demo", "--keep", folder, "--jobs", "2", "--timeout", "10", "--quiet",
-                              "--include-solution", cwd=elsewhere, timeout=limit)
+                              "--all", "--details", "--include-solution", cwd=elsewhere,
+                              timeout=limit)
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else e.stdout or ""
         pytest.fail(f"the demo timed out after {limit} s; its last line: "
@@ -69,6 +71,7 @@ def graded(tmp_path_factory):
     (folder / "demo.stderr").write_text(proc.stderr)   # the sandbox line, for failure messages
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "demo_fixture_seconds.txt").write_text(f"{took:.1f}\n")
+    (ARTIFACTS / "demo_summary.txt").write_text(proc.stdout)
     return folder, proc.stdout
 
 

@@ -152,6 +152,14 @@ def test_feedback_shows_no_hidden_test_or_key(graded):
         assert checked >= len(graded_samples)
 
 
+def _details(stdout: str, assignment: str) -> list[str]:
+    """The lines of the demo's per-student table (--details) for ``assignment``."""
+    lines = stdout.splitlines()
+    start = lines.index(assignment)
+    end = next((n for n in range(start + 1, len(lines)) if not lines[n].strip()), len(lines))
+    return lines[start:end]
+
+
 def test_gradebook_intact_and_demo_prints_table(graded):
     folder, stdout = graded
     con = sqlite3.connect(folder / "gradebook.db")
@@ -159,9 +167,38 @@ def test_gradebook_intact_and_demo_prints_table(graded):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         con.close()
-    assert stdout.splitlines()[0].split() == ["student", "assignment", "score", "status", "flags"]
-    for a, s in CASES + [(a, "_solution") for a in _assignments()]:
-        assert any(line.split()[:2] == [s, a] for line in stdout.splitlines()), f"{s} not in table"
+    for a in _assignments():
+        table = _details(stdout, a)
+        header = next(l for l in table if l.startswith("student"))
+        assert header.split() == ["student", "score", "status", "flags"], table[:3]
+        assert max(map(len, table)) <= 100, f"{a}: the table is wider than 100 columns"
+        for s in [*_expected(a), "_solution"]:
+            assert any(line.split()[:1] == [s] for line in table), f"{s} not in {a}'s table"
+
+
+def test_demo_summary_counts_match_the_export(graded):
+    """One summary per assignment: students, graded, not graded, flagged as in grades.csv;
+    where the gradebook, feedback and CSV are; the sandbox line once."""
+    folder, stdout = graded
+    with open(folder / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = stdout.splitlines()
+    for a in _assignments():
+        mine = [r for r in rows if r["assignment"] == a]
+        head = next(n for n, l in enumerate(lines) if l.startswith(f"{a}: "))
+        assert lines[head].startswith(f"{a}: {len(mine)} students graded in "), lines[head]
+        block = {l.split()[0]: l for l in lines[head + 1:head + 5] if l.strip()}
+        count = lambda key, n: int(block[key].split()[n])  # noqa: E731
+        assert count("graded", 1) == sum(r["status"] != "not graded" for r in mine)
+        assert count("not", 2) == sum(r["status"] == "not graded" for r in mine)
+        assert count("flagged", 1) == sum(r["flagged"] == "yes" for r in mine)
+        assert all(len(l) <= 100 for l in lines[head:head + 5])
+    resolved = folder.resolve()
+    for where in (resolved / "gradebook.db", resolved / "grades.csv", resolved / "summary.html"):
+        assert str(where) in stdout and where.exists(), where
+    assert "a tour of" not in stdout, "--all grades every sample"
+    stderr = (folder / "demo.stderr").read_text()
+    assert sum(l.startswith("sandbox: ") for l in stderr.splitlines()) == 1, stderr[:2000]
 
 
 def test_regrade_that_crashes_leaves_no_stale_score(graded, tmp_path):
