@@ -43,10 +43,10 @@ def where(folder: Path, csv: Path, kept: bool) -> str:
                 "summary.html linking every page).")
     folder = folder.resolve()
     return "\n".join([f"kept in {folder}:",
-                      f"  gradebook  {folder / 'gradebook.db'}",
-                      f"  feedback   {folder / 'feedback'}/STUDENT/ASSIGNMENT/ASSIGNMENT.html",
-                      f"  grades     {csv.resolve()}",
-                      f"  summary    {folder / 'summary.html'} (links every feedback page)"])
+                      "  gradebook  gradebook.db (nbgrader's; formgrader reads it)",
+                      "  feedback   feedback/STUDENT/ASSIGNMENT/ASSIGNMENT.html",
+                      f"  grades     {csv.resolve().relative_to(folder)}",
+                      "  summary    summary.html (this summary; links every feedback page)"])
 
 
 def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | None = None,

@@ -194,8 +194,9 @@ def test_demo_summary_counts_match_the_export(graded):
         assert count("flagged", 1) == sum(r["flagged"] == "yes" for r in mine)
         assert all(len(l) <= 100 for l in lines[head:head + 5])
     resolved = folder.resolve()
-    for where in (resolved / "gradebook.db", resolved / "grades.csv", resolved / "summary.html"):
-        assert str(where) in stdout and where.exists(), where
+    assert f"kept in {resolved}:" in stdout
+    for name in ("gradebook.db", "grades.csv", "summary.html", "feedback"):
+        assert f"  {name}" in stdout and (resolved / name).exists(), name
     assert "a tour of" not in stdout, "--all grades every sample"
     stderr = (folder / "demo.stderr").read_text()
     assert sum(l.startswith("sandbox: ") for l in stderr.splitlines()) == 1, stderr[:2000]
