@@ -4,12 +4,17 @@
    History recording, the lab's per-epoch cancel checks and asyncio yields; no drawing) against
    a bare PyTorch loop doing the same steps (same weights, optimizer, batches, and a validation
    loss per epoch so there is a curve to draw). Target: <= 1.25x.
-2. Slider value set -> final figure ready (PNG in the Image widget), for the default lab,
-   driven on an asyncio loop as the kernel does. Target: median <= 0.5 s; first live frame
-   <= 0.15 s.
+2. Slider value set -> final figure ready (SVG in the Image widget, legend and status line
+   written), for the default lab, driven on an asyncio loop as the kernel does, against the
+   bare loop's time: median <= 1.25x (drawing, debounce and bookkeeping included); first live
+   frame <= 0.5x (issue 19).
 
-Both sides run with the same CPU thread setting (the lab's: one thread). Prints one line per
-target, `<metric>: <value> (target <target>) PASS|MISS`; exits 0 unless it crashes.
+The three are measured interleaved (bare loop, lab training, slider move, then again), and each
+ratio is the median over repeats of that repeat's own ratio, so a change in the machine's load
+reaches both sides of a ratio alike. The same ratios in CPU time (this process's, which other
+jobs on the machine do not inflate) are printed beside them: on an idle machine the two agree. Both sides run with the same CPU thread
+setting (the lab's: one thread). Prints one line per target,
+`<metric>: <value> (target <target>) PASS|MISS`; exits 0 unless it crashes.
 Run: .venv/bin/python benchmarks/bench_live.py [--repeats N]
 """
 from __future__ import annotations
@@ -103,34 +108,43 @@ def main() -> None:
           f"{s['dataset']} ({len(lab.split(s['dataset']).y_train)} train samples), device {lab.device} "
           f"({lab.device_choice.reason})")
 
-    bare, ours = [], []
+    bare, ours, finals, firsts, cpu = [], [], [], [], {"bare": [], "training": [], "final": []}
+
+    def timed_cpu(name, work):
+        start = time.process_time()
+        result = work()
+        cpu[name].append(time.process_time() - start)
+        return result
     with cpu_threads(lab.threads, lab.device):
         bare_loop(lab, s)                                # warm-up
         asyncio.run(lab_training(lab, s))
-        for _ in range(args.repeats):                    # interleaved: same conditions for both
-            bare.append(bare_loop(lab, s))
-            ours.append(asyncio.run(lab_training(lab, s)))
+        asyncio.run(slider_to_figure(lab, 2.5e-2))
+        for i in range(args.repeats):                    # interleaved: same conditions for all
+            bare.append(timed_cpu("bare", lambda: bare_loop(lab, s)))
+            ours.append(timed_cpu("training", lambda: asyncio.run(lab_training(lab, s))))
+            value = 2.5e-2 if i % 2 else 3e-2
+            final, first = timed_cpu("final", lambda: asyncio.run(slider_to_figure(lab, value)))
+            finals.append(final)
+            firsts.append(first)
     b, o = statistics.median(bare), statistics.median(ours)
-    print(f"training, median of {args.repeats}: bare loop {b * 1000:.0f} ms, lab {o * 1000:.0f} ms")
-
-    finals, firsts = [], []
-
-    async def moves():
-        for i in range(args.repeats + 1):
-            final, first = await slider_to_figure(lab, 3e-2 if i % 2 else 2.5e-2)
-            if i:                                        # the first move is a warm-up
-                finals.append(final)
-                firsts.append(first)
-    asyncio.run(moves())
     f, ff = statistics.median(finals), statistics.median(firsts)
-    print(f"slider -> final figure, median of {args.repeats}: {f * 1000:.0f} ms "
-          f"(min {min(finals) * 1000:.0f}, max {max(finals) * 1000:.0f}); "
-          f"first live frame {ff * 1000:.0f} ms; figures drawn per run "
-          f"{lab.figures_drawn / (args.repeats + 2):.1f}")
+    ratio = {name: statistics.median(x / y for x, y in zip(times, bare))
+             for name, times in (("training", ours), ("final", finals), ("first", firsts))}
+    print(f"median of {args.repeats}: bare loop {b * 1000:.0f} ms, lab training {o * 1000:.0f} ms, "
+          f"slider -> final figure {f * 1000:.0f} ms (min {min(finals) * 1000:.0f}, "
+          f"max {max(finals) * 1000:.0f}), first live frame {ff * 1000:.0f} ms; figures drawn per "
+          f"move {lab.figures_drawn / (args.repeats + 2):.1f}")
+    in_cpu = {name: statistics.median(x / y for x, y in zip(cpu[name], cpu["bare"]))
+              for name in ("training", "final")}
+    print(f"the same in CPU time: bare loop {statistics.median(cpu['bare']) * 1000:.0f} ms; lab training "
+          f"{in_cpu['training']:.3g}x, slider -> final figure {in_cpu['final']:.3g}x the bare loop")
 
-    print(line("lab training overhead vs bare loop", o / b, "x", "<= 1.25x", o / b <= 1.25))
-    print(line("slider to final figure (median)", f, " s", "<= 0.5 s", f <= 0.5))
-    print(line("slider to first live frame (median)", ff, " s", "<= 0.15 s", ff <= 0.15))
+    print(line("lab training overhead vs bare loop", ratio["training"], "x", "<= 1.25x",
+               ratio["training"] <= 1.25))
+    print(line("slider to final figure vs bare loop (median)", ratio["final"], "x", "<= 1.25x",
+               ratio["final"] <= 1.25))
+    print(line("slider to first live frame vs bare loop (median)", ratio["first"], "x", "<= 0.5x",
+               ratio["first"] <= 0.5))
 
 
 if __name__ == "__main__":
