@@ -161,7 +161,7 @@ class Lab(widgets.VBox):
         self.image = widgets.Image(format="svg+xml",               # shown at its own size
                                    layout=widgets.Layout(width=f"{width}px", height=f"{height}px",
                                                          flex="0 0 auto"))
-        self.legend = widgets.HTML(value="", layout=widgets.Layout(width="380px"))
+        self.legend = widgets.HTML(value="", layout=widgets.Layout(width="320px"))
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
         for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
@@ -372,7 +372,7 @@ class Lab(widgets.VBox):
         rows = [f"<div class='lrlab-run' data-colour='{colour}'>{swatch(colour, 1.0 if h is hist else 0.45)}"
                 f"{html.escape(h.label)}</div>" for h, colour in shown]
         key = f"<div>{swatch('#777')}train &nbsp; {swatch('#777', dash='dashed')}validation</div>"
-        return "<div class='lrlab-legend' style='font-size:12px;line-height:1.7'>" + "".join(rows) + key + "</div>"
+        return "<div class='lrlab-legend' style='font-size:11px;line-height:1.7'>" + "".join(rows) + key + "</div>"
 
 
 def lab(model: nn.Module | None = None, **options) -> Lab:

@@ -1,5 +1,9 @@
 """End to end in a real browser: JupyterLab runs lesson 05, the lab renders, a slider retrains it.
 
+The lab's figure is SVG shown at its own size (sharp at any pixel ratio: the page runs at 2),
+a run keeps its colour when another is added, ``Clear runs`` empties the history, and the
+controls show the settings of the run on screen after ``lab.set`` from a cell.
+
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``); Playwright drives it.
 The server gets a free port on 127.0.0.1, a token, and fresh settings, workspace and runtime
 folders; it works on a COPY of the lesson (saving writes outputs) and is stopped, kernels and
@@ -10,18 +14,19 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 
+import nbformat
 import pytest
 
 from conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, needs_chromium, stop_group,
                       wait_until_up)
 
 LESSON = ROOT / "lessons" / "05_live_lab.ipynb"
+SET_FROM_CODE = 'lab.set(dataset="tiny", epochs=4)'     # appended to the copy: the controls must follow
 TIMEOUT_MS = 60_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -41,7 +46,9 @@ def jupyterlab(tmp_path):
     """A JupyterLab server on a copy of lesson 05; yields (base_url, token, notebook name)."""
     work, settings = tmp_path / "work", tmp_path / "settings"
     work.mkdir()
-    shutil.copy(LESSON, work / "lab.ipynb")
+    lesson = nbformat.read(LESSON, as_version=4)
+    lesson.cells.append(nbformat.v4.new_code_cell(SET_FROM_CODE))
+    nbformat.write(lesson, work / "lab.ipynb")
     notify = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notify.parent.mkdir(parents=True)
     notify.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
@@ -69,6 +76,12 @@ def jupyterlab(tmp_path):
         log.close()
 
 
+def _legend(page) -> dict[str, str]:
+    """The lab's legend: run number ('#12') -> its colour, the run on screen last."""
+    return {text.split()[0]: colour for text, colour in page.locator(".lrlab-run").evaluate_all(
+        "rows => rows.map(r => [r.textContent.trim(), r.dataset.colour])")}
+
+
 @needs_chromium
 def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
@@ -79,7 +92,7 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, device_scale_factor=2)
         page = context.new_page()
         expect.set_options(timeout=TIMEOUT_MS)
         page.set_default_timeout(TIMEOUT_MS)
@@ -90,32 +103,50 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
             status = page.locator("#jp-main-statusbar")
             expect(status).to_contain_text("Python 3 (ipykernel) | Idle")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # the last cell prints the heatmap's best pair: all cells ran
+            # the lesson's last cell prints the heatmap's best pair: all cells ran
             expect(page.locator(".jp-OutputArea-output").filter(has_text="best pair: body")).to_have_count(1)
             expect(status).to_contain_text("Idle")
             assert page.get_by_text("Error displaying widget").count() == 0
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             assert errors.count() == 0, errors.first.inner_text()
+            assert page.locator(".jp-OutputArea-executeResult").filter(has_text="False").count() == 0   # quiz cells
+
+            # lab.set(...) in the last cell retrained, and the controls show that run
+            lab_status = page.locator(".widget-html").filter(has_text="epochs on").first
+            expect(lab_status).to_contain_text(", tiny — 4 epochs on")
+            expect(page.locator(".widget-dropdown").filter(has_text="dataset").locator("select")).to_have_value("tiny")
+            expect(page.locator(".widget-slider").filter(has_text="epochs").locator(".widget-readout")).to_have_text("4")
 
             image = page.locator("img.widget-image").first
             image.scroll_into_view_if_needed()
-            before = image.get_attribute("src")
-            assert before, "the lab's plot has no image"
+            shown = image.evaluate("""async img => ({type: (await (await fetch(img.src)).blob()).type,
+                natural: img.naturalWidth, width: img.clientWidth, dpr: window.devicePixelRatio})""")
+            assert shown["type"] == "image/svg+xml" and shown["dpr"] == 2, shown   # sharp at any ratio
+            assert abs(shown["natural"] - shown["width"]) <= 1, f"the figure is stretched: {shown}"
+
+            before, colours = image.get_attribute("src"), _legend(page)
+            on_screen = list(colours)[-1]
             handle = page.locator(".noUi-handle").first        # the body lr slider
             handle.focus()
             handle.press("ArrowRight")
             expect(image).not_to_have_attribute("src", before)
-            lab_status = page.locator(".widget-html").filter(has_text="epochs on")
-            expect(lab_status.first).to_contain_text("#", timeout=TIMEOUT_MS)
             expect(page.get_by_text("training…")).to_have_count(0)
-            page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "browser_lab_after_slider.png"))
+            expect(lab_status).not_to_contain_text(on_screen + " ")
+            after = _legend(page)
+            assert after[on_screen] == colours[on_screen], (colours, after)   # kept its colour
+            assert all(after[run] == colours[run] for run in after if run in colours), (colours, after)
+            assert list(after)[-1] not in colours and after[list(after)[-1]] != colours[on_screen]
+            page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "lab_after.png"))
+
+            page.get_by_role("button", name="Clear runs").click()
+            expect(page.locator(".lrlab-run")).to_have_count(1)
+            assert list(_legend(page)) == [list(after)[-1]]
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
             raise
         finally:
             context.close()
     print(f"browser e2e: {time.monotonic() - start:.1f} s")
-
 
 @pytest.mark.grading
 @needs_chromium
