@@ -103,10 +103,10 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             encoding="utf-8")
         graded = sum(len(p.rows) for p in parts)
         total = sum(p.samples for p in parts)
-        hints = [f"{graded} submissions of {len(parts)} assignments graded in "
-                 f"{report.duration(time.monotonic() - started)}"
-                 + ("." if graded == total else f", a tour of the {total} samples.")]
-        hints += [] if graded == total else ["--all grades every sample."]
+        took = report.duration(time.monotonic() - started)
+        hints = [f"{graded} submissions of {len(parts)} assignments graded in {took}." if
+                 graded == total else f"A tour of {graded} of the {total} samples graded in "
+                                      f"{took}; --all grades every one."]
         hints += [] if details else ["--details prints every student's score, status and flags."]
         return "\n\n".join([report.text(parts, details_too=details), "\n".join(hints),
                             where(folder, out, kept=keep is not None)])
