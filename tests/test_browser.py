@@ -148,29 +148,3 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
             context.close()
     print(f"browser e2e: {time.monotonic() - start:.1f} s")
 
-@pytest.mark.grading
-@needs_chromium
-def test_feedback_runs_no_student_script(graded):
-    """The script-injection sample's feedback page, opened in Chromium: its <script>, onerror
-    and JavaScript output never run, and its text is still there to read."""
-    from playwright.sync_api import sync_playwright
-
-    folder, _ = graded
-    page_path = folder / "feedback" / "script_injection" / "ps1_param_groups" / "ps1_param_groups.html"
-    assert page_path.exists(), "no feedback for the script-injection sample"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            messages = []
-            page.on("console", lambda m: messages.append(m.text))
-            page.goto(page_path.as_uri())
-            page.wait_for_load_state("load")
-            page.wait_for_timeout(1000)      # an onerror fires after the image fails to load
-            assert page.evaluate("typeof window.pwned") == "undefined", page.evaluate("window.pwned")
-            assert page.get_by_text("My notes").count() >= 1
-            page.screenshot(path=str(ARTIFACTS / "feedback_script_injection.png"), full_page=False)
-        finally:
-            browser.close()
-    assert not [m for m in messages if "pwned" in m]
