@@ -78,6 +78,8 @@ MATHJAX_CONFIG = """window.MathJax = {
 };
 """
 MATHS = re.compile(r"\$\$.+?\$\$|\$[^$\s][^$]*\$|\\\(.+?\\\)|\\\[.+?\\\]", re.S)
+NO_MATHJAX = ("<!-- this page's maths shows as TeX: MathJax is not installed "
+              "(npm ci --prefix classroom) -->")
 NBGRADER_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
 
 
@@ -95,9 +97,10 @@ def mathjax_script() -> str | None:
 
 def with_maths(html: str, maths: bool) -> tuple[str, tuple[str, ...]]:
     """nbgrader's MathJax tags (a CDN script the policy blocks) replaced by the vendored
-    MathJax where the page has maths: (page, the inline scripts it runs)."""
+    MathJax where the page has maths (``NO_MATHJAX`` where it is not installed): (page, the
+    inline scripts it runs)."""
     script = mathjax_script() if maths else None
-    tag = f"<script>{script}</script>" if script else ""
+    tag = f"<script>{script}</script>" if script else NO_MATHJAX if maths else ""
     html = NBGRADER_MATHJAX.sub(lambda _: tag, html, count=1)
     return html, (script,) if script else ()
 
@@ -274,7 +277,7 @@ def feedback(course: Course, assignment: str,
     api = course.api()
     api.update_config(Config({"GenerateFeedback": {"exporter_class": FeedbackExporter},
                               "FeedbackExporter": {"hidden": hidden_lines(course, assignment)}}))
-    pages, failed = [], {}
+    pages, failed, raw = [], {}, []
     for s in graded:
         problem = feedback_problem_path(course.instructor, assignment, s)
         result = api.generate_feedback(assignment, s, force=True)
@@ -290,4 +293,8 @@ def feedback(course: Course, assignment: str,
             html = pending_manual(html, _pending(course, assignment, s, page.stem))
             page.write_text(html, encoding="utf-8")
             pages.append(page)
+            raw += [s] if NO_MATHJAX in html else []
+    if raw:
+        print(f"note: MathJax is not installed ({MATHJAX}): the maths on the pages of "
+              f"{', '.join(raw)} shows as TeX; npm ci --prefix classroom installs it", file=sys.stderr)
     return pages, failed

@@ -154,6 +154,14 @@ def test_the_index_names_each_test_by_its_own_description():
         == '<a href="#test-lr_of">&lt;b&gt;Test&lt;/b&gt; &amp; more</a>'
 
 
+def test_a_page_with_maths_says_so_where_mathjax_is_not_installed(monkeypatch, tmp_path):
+    from autograder import feedback
+
+    monkeypatch.setattr(feedback, "MATHJAX", tmp_path / "tex-svg.js")
+    page, scripts = feedback.with_maths(NBGRADER_HEAD, maths=True)
+    assert scripts == () and feedback.NO_MATHJAX in page and "<script" not in page
+
+
 def test_only_a_page_with_maths_runs_a_script_and_only_the_vendored_mathjax():
     from autograder.feedback import CSP, MATHJAX, csp, has_maths, inert, with_maths
 
