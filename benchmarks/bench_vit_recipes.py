@@ -1,6 +1,6 @@
 """Fine-tuning recipes on the pretrained digits ViT, each at its best lr, over seeds (issue 20).
 
-    python benchmarks/bench_vit_recipes.py [--kind clean] [--seeds 8] [--per-class 3] [--epochs 30]
+    python benchmarks/bench_vit_recipes.py [--kind clean|inverted] [--seeds 8] [--per-class 3] [--epochs 30]
 
 Every recipe gets the same search budget: the lrs LRS (a x3 grid; the head's lr for layer-wise
 decay, ``lora_A``'s for LoRA), each run on every seed (a seed draws the new head, LoRA's A and the
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kind", default=pv.KIND, help="fine-tuning task: clean, inverted or shifted")
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--per-class", type=int, default=pv.PER_CLASS)
+    parser.add_argument("--epochs", type=int, default=pv.EPOCHS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     seeds = list(range(args.seeds))
