@@ -118,8 +118,7 @@ class Course:
         c.OverwriteCells.add_missing_cells = True
         c.LimitOutput.max_lines = 1000
         # feedback: hidden tests redacted, no script or event handler from a student's notebook
-        c.GenerateFeedback.preprocessors = pp.feedback_preprocessors()
-        c.HTMLExporter.sanitize_html = True
+        pp.configure_feedback(c)
         return c
 
     def coursedir(self, *, release_to: Path | None = None):

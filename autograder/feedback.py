@@ -170,8 +170,13 @@ def pending_manual(html: str, pending: dict[str, float]) -> str:
 def hidden_lines(course: Course, assignment: str) -> list[str]:
     """Every non-trivial line inside a hidden-test region of the assignment's source that does
     not also appear outside the hidden regions (those are visible to students anyway)."""
+    return hidden_lines_of(course.source_notebooks(assignment).values())
+
+
+def hidden_lines_of(notebooks) -> list[str]:
+    """``hidden_lines`` of these source notebooks."""
     hidden, visible = [], set()
-    for nb in course.source_notebooks(assignment).values():
+    for nb in notebooks:
         for cell in nb.cells:
             inside = False
             for line in cell.source.splitlines():
@@ -214,9 +219,26 @@ class ShowsHiddenTests(Exception):
 
 class FeedbackExporter(HTMLExporter):
     """nbgrader's feedback page, refused (``ShowsHiddenTests``) when the same page without the
-    source of any cell but the test cells shows one of the ``hidden`` lines."""
+    source of any cell but the test cells shows one of the ``hidden`` lines. Without ``hidden``
+    (formgrader's Generate Feedback, set up by the instructor's nbgrader_config.py), they are
+    read from the assignment's source in nbgrader's course directory."""
 
-    hidden = List(Unicode()).tag(config=True)
+    hidden = List(Unicode(), default_value=None, allow_none=True).tag(config=True)
+
+    def _hidden(self, resources) -> list[str]:
+        if self.hidden is not None:
+            return self.hidden
+        import nbformat
+        from nbgrader.coursedir import CourseDirectory
+
+        coursedir = CourseDirectory(config=self.config)
+        source = Path(coursedir.format_path(coursedir.source_directory, ".",
+                                            resources["nbgrader"]["assignment"]))
+        notebooks = sorted(source.glob("*.ipynb"))
+        if not notebooks:
+            raise ShowsHiddenTests(f"no source notebooks in {source}: the hidden tests cannot be "
+                                   "checked, so no page is made")
+        return hidden_lines_of(nbformat.read(n, as_version=4) for n in notebooks)
 
     def _preprocess(self, nb, resources):
         nb, resources = super()._preprocess(nb, resources)
@@ -229,7 +251,7 @@ class FeedbackExporter(HTMLExporter):
         for cell in self._shown.cells:    # rendered already: blanked in place for the check
             if not is_test_cell(cell):
                 cell.source = ""
-        found = leaks(self.template.render(nb=self._shown, resources=resources), self.hidden)
+        found = leaks(self.template.render(nb=self._shown, resources=resources), self._hidden(resources))
         if found:
             raise ShowsHiddenTests(f"the page would show hidden test lines ({found[0]!r})")
         html = GLYPHS_FACE.sub(lambda _: glyph_font(), labelled(html, self._shown), count=1)
@@ -275,8 +297,7 @@ def feedback(course: Course, assignment: str,
     if not graded:
         raise AutograderError(f"nothing graded for {assignment} yet (run grade first)")
     api = course.api()
-    api.update_config(Config({"GenerateFeedback": {"exporter_class": FeedbackExporter},
-                              "FeedbackExporter": {"hidden": hidden_lines(course, assignment)}}))
+    api.update_config(Config({"FeedbackExporter": {"hidden": hidden_lines(course, assignment)}}))
     pages, failed, raw = [], {}, []
     for s in graded:
         problem = feedback_problem_path(course.instructor, assignment, s)

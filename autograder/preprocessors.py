@@ -91,3 +91,13 @@ def feedback_preprocessors() -> list:
     from nbgrader.converters import GenerateFeedback
 
     return [RedactHidden, SanitizeMarkdown, *GenerateFeedback.class_traits()["preprocessors"].make_dynamic_default()]
+
+
+def configure_feedback(c) -> None:
+    """nbgrader's generate_feedback set up to make the course's pages (autograder/feedback.py):
+    for ``python -m autograder feedback`` and for formgrader's Generate Feedback alike."""
+    from .feedback import FeedbackExporter
+
+    c.GenerateFeedback.preprocessors = feedback_preprocessors()
+    c.GenerateFeedback.exporter_class = FeedbackExporter
+    c.HTMLExporter.sanitize_html = True

@@ -124,6 +124,30 @@ def test_a_page_that_would_leak_is_that_students_flag_and_the_others_get_theirs(
     assert runs[PS2].returncode == 0, runs[PS2].stderr
 
 
+@pytest.mark.grading
+@needs_sandbox
+def test_formgraders_generate_feedback_makes_the_same_inert_pages(fed, monkeypatch):
+    """The instructor's nbgrader_config.py (the hub's formgrader) renders with our exporter: the
+    hidden lines read from the source, the page inert and labelled, a leaking page refused."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course, _, _ = fed
+    monkeypatch.setenv("LRLAB_INSTRUCTOR", str(course))
+    monkeypatch.setenv("LRLAB_COURSE_REPO", str(ROOT))
+    config = PyFileConfigLoader("nbgrader_config.py",
+                                path=str(ROOT / "classroom" / "config" / "instructor")).load_config()
+    config.CourseDirectory.feedback_directory = "formgrader_feedback"   # beside the CLI's pages
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    assert api.generate_feedback(PS1, "honest", force=True)["success"]
+    page = (course / "formgrader_feedback" / "honest" / PS1 / f"{PS1}.html").read_text(encoding="utf-8")
+    assert page.index(CSP) < page.index("<title>") and "Visible test:" in page
+    assert page == _page(course, PS1, "honest")
+    leaked = api.generate_feedback(PS1, "leaker", force=True)
+    assert not leaked["success"] and "hidden test lines" in leaked["log"]
+
+
 # --- the page itself (no grading needed) ------------------------------------------------------
 NBGRADER_HEAD = ("<html><head><title>t</title><!-- Load mathjax -->\n<script src=\"https://cdn/x.js\"> "
                  "</script>\n<script type=\"text/x-mathjax-config\">init()</script>\n"
