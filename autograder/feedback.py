@@ -9,7 +9,7 @@ nbgrader's generate_feedback renders the autograded notebook. On top of it:
   can print during a test), the test cells' sources as shown, nbgrader's own text. If a line of
   it is a line of a hidden test (``hidden_lines``), no page is written. A student's own answer
   cells and markdown are not checked: they show only what the student handed in;
-* inert pages: outputs are sanitised by nbconvert (``HTMLExporter.sanitize_html``), markdown
+* inert pages: outputs are sanitised by nbconvert (``sanitize_html``), markdown
   cells by ``SanitizeMarkdown`` (autograder.preprocessors; a pasted image, a cell attachment,
   becomes a data: URL), and every page starts with a Content-Security-Policy that fetches
   nothing and allows no script, but on a page with maths the one inline MathJax it carries

@@ -100,4 +100,4 @@ def configure_feedback(c) -> None:
 
     c.GenerateFeedback.preprocessors = feedback_preprocessors()
     c.GenerateFeedback.exporter_class = FeedbackExporter
-    c.HTMLExporter.sanitize_html = True
+    c.FeedbackExporter.sanitize_html = True      # not every HTMLExporter: the formgrader's pages are one
