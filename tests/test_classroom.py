@@ -481,7 +481,10 @@ def test_a_class_on_the_hub_releases_fetches_validates_submits_grades_and_gets_f
             full = PS4_AUTO + sum(manual.values())
             submission = fg.locator("tbody tr").first
             expect(submission).to_contain_text(f"{PS4_AUTO:g} / {full:g}")
-            submission.get_by_role("link").first.click()
+            # the page binds its inputs once the grades and comments are loaded: a value typed
+            # before that is wiped by the render (seen on a busy machine)
+            with teacher.expect_response(lambda r: "/formgrader/api/comments?" in r.url):
+                submission.get_by_role("link").first.click()
             for grade_id, points in manual.items():
                 free_text = fg.locator(f"input#{grade_id}")
                 free_text.fill(f"{points:g}")
