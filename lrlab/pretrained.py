@@ -340,8 +340,13 @@ def search(recipes: Mapping[str, Callable[[float], Mapping[str, float]]],
     return Search(each, seeds, list(PARTS), final, travel)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lrlab.pretrained", description=__doc__.split("\n")[0])
+def command_line(argv, *, prog: str, about: str, pretrain: Callable, compare: Callable,
+                 write: Callable) -> int:
+    """The command line of a shipped checkpoint (``python -m lrlab.pretrained``, ``lrlab.pretrained_vit``):
+    retrain with ``pretrain()`` -> ``(model, history)`` and print its summary; with ``--check``
+    print what ``compare(model, history)`` -> ``(same, line)`` says and exit 1 unless the same;
+    else ``write(model, history, target)`` (``--out``, or None for lrlab/assets) -> the line to print."""
+    parser = argparse.ArgumentParser(prog=prog, description=about)
     parser.add_argument("--check", action="store_true",
                         help="retrain and compare with the shipped checkpoint; write nothing")
     parser.add_argument("--out", type=Path, default=None, help="write here instead of lrlab/assets")
@@ -349,13 +354,28 @@ def main(argv=None) -> int:
     model, hist = pretrain()
     print(hist.summary())
     if args.check:
-        shipped = torch.load(path(), map_location="cpu", weights_only=True)["state_dict"]
-        worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in shipped.items())
-        print(f"largest weight difference from the shipped checkpoint: {worst:.2e}")
-        return 0 if worst < 1e-4 else 1
-    target = save(model, hist, args.out)
-    print(f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB)")
+        same, line = compare(model, hist)
+        print(line)
+        return 0 if same else 1
+    print(write(model, hist, args.out))
     return 0
+
+
+def _compare(model: MLP, _hist) -> tuple[bool, str]:
+    """The retrained weights against the shipped ones (within 1e-4: another BLAS rounds apart)."""
+    shipped = torch.load(path(), map_location="cpu", weights_only=True)["state_dict"]
+    worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in shipped.items())
+    return worst < 1e-4, f"largest weight difference from the shipped checkpoint: {worst:.2e}"
+
+
+def _write(model: MLP, hist, target: Path | None) -> str:
+    target = save(model, hist, target)
+    return f"wrote {target} ({target.stat().st_size / 1024:.0f} KiB)"
+
+
+def main(argv=None) -> int:
+    return command_line(argv, prog="python -m lrlab.pretrained", about=__doc__.split("\n")[0],
+                        pretrain=pretrain, compare=_compare, write=_write)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Regenerate the checkpoint (same recipe, same seed, one CPU thread: the same byte
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import math
@@ -281,27 +280,22 @@ def sha256(file: Path | None = None) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lrlab.pretrained_vit", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true",
-                        help="retrain and compare the bytes with the shipped checkpoint; write nothing")
-    parser.add_argument("--out", type=Path, default=None, help="write here instead of lrlab/assets")
-    args = parser.parse_args(argv)
-    model, hist = pretrain()
-    print(hist.summary())
-    blob = checkpoint_bytes(model, hist)
-    if args.check:
-        if blob == path().read_bytes():
-            print("the same bytes as the shipped checkpoint")
-            return 0
-        shipped = load().state_dict()
-        worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in shipped.items())
-        print(f"DIFFERENT bytes from the shipped checkpoint; largest weight difference {worst:.2e}")
-        return 1
-    target = args.out or path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(blob)
-    print(f"wrote {target} ({len(blob) / 1024:.0f} KiB, sha256 {hashlib.sha256(blob).hexdigest()})")
-    return 0
+    from .pretrained import command_line
+
+    def compare(model: ViT, hist) -> tuple[bool, str]:      # the same bytes, or how far apart
+        if checkpoint_bytes(model, hist) == path().read_bytes():
+            return True, "the same bytes as the shipped checkpoint"
+        worst = max((model.state_dict()[k] - v).abs().max().item() for k, v in load().state_dict().items())
+        return False, f"DIFFERENT bytes from the shipped checkpoint; largest weight difference {worst:.2e}"
+
+    def write(model: ViT, hist, target: Path | None) -> str:
+        blob, target = checkpoint_bytes(model, hist), target or path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+        return f"wrote {target} ({len(blob) / 1024:.0f} KiB, sha256 {hashlib.sha256(blob).hexdigest()})"
+
+    return command_line(argv, prog="python -m lrlab.pretrained_vit", about=__doc__.split("\n")[0],
+                        pretrain=pretrain, compare=compare, write=write)
 
 
 if __name__ == "__main__":
