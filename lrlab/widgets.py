@@ -30,6 +30,10 @@ How it stays responsive without threads or a lab plugin:
 
 ``lab.run(body=3e-2, head=1e-1)`` does the same synchronously and returns the ``History``: the
 lesson uses it to run an experiment in a cell and check its result.
+
+``LiveLab`` is what every live lab shares (runs and their colours, the figure, legend, status
+line, streaming, ``set``/``run``/``clear``); ``Lab`` adds the per-part sliders, and
+``lrlab.vit_lab.ViTLab`` the transformer's recipe controls.
 """
 from __future__ import annotations
 
@@ -96,36 +100,30 @@ def _short_lr(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+00", "")
 
 
-class Lab(widgets.VBox):
-    """Per-group learning-rate sliders that retrain ``model`` live; see the module docstring.
+def device_choice(device, model: nn.Module, data: lrdata.Split, *, batch_size: int,
+                  threads: int | None) -> DeviceChoice:
+    """Where a lab trains: ``device`` as asked, or (``None``) the faster device for ``model`` on
+    ``data``, measured by ``lrlab.train.choose_device``."""
+    if device is None:
+        return choose_device(model, data, batch_size=batch_size, threads=threads)
+    return DeviceChoice(pick_device(device) if isinstance(device, str) else torch.device(device),
+                        "as you asked")
 
-    ``parts`` names the groups (default: the model's top-level parts) or maps each name to its
-    starting lr. ``runs`` lists every finished ``History`` (``colours`` their colours);
-    ``figures_drawn`` counts frames, ``last_figure`` is the latest (SVG bytes).
+
+class LiveLab(widgets.VBox):
+    """What every live lab shares: the runs (``runs``, ``colours``), the figure (``image``,
+    ``last_figure``, ``figures_drawn``), legend, status line and message area; retraining on a
+    control change (streamed in an asyncio task), ``set``, ``run``, ``clear``.
+
+    A lab calls ``_start_live`` first, builds its controls, then ``_assemble(rows)``; it defines
+    ``controls()`` (name -> widget, what ``set`` accepts), ``settings()`` (the validated values),
+    ``_check(name, value)``, ``_epochs(settings)`` (a run, yielding its ``History`` after every
+    epoch) and ``_label(settings)``; ``_judge(history)`` ends the status line.
     """
 
-    def __init__(self, model: nn.Module, parts=None, *, optimizer: str = DEFAULTS["optimizer"],
-                 epochs: int = DEFAULTS["epochs"], seed: int = DEFAULTS["seed"],
-                 dataset: str = DEFAULTS["dataset"], batch_size: int = 32, device=None,
-                 threads: int | None = 1, run_now: bool = True):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"Lab needs a torch nn.Module with named parts, got {type(model).__name__}")
-        if parts is None:
-            parts = top_parts(model)
-        if not isinstance(parts, Mapping):
-            parts = {name: DEFAULT_LR for name in parts}
-        parts = {name: _check_lr(name, lr) for name, lr in parts.items()}
-        by_part(model, parts)                       # fail now, loudly, on a wrong part name
-        self.model = model
-        self.initial_state = copy.deepcopy(model.state_dict())
-        if device is None:                          # the faster device for this model, measured
-            self.device_choice = choose_device(model, lrdata.preset(dataset), batch_size=batch_size,
-                                               threads=threads)
-        else:
-            self.device_choice = DeviceChoice(pick_device(device) if isinstance(device, str) else device,
-                                              "as you asked")
-        self.device = self.device_choice.device
-        self.batch_size = batch_size
+    def _start_live(self, choice: DeviceChoice, threads: int | None) -> None:
+        self.device_choice = choice
+        self.device = choice.device
         self.threads = threads
         self.runs: list[History] = []
         self.colours: list[str] = []                # each run's colour, given when it started
@@ -135,26 +133,6 @@ class Lab(widgets.VBox):
         self._generation = 0
         self._task: asyncio.Task | None = None
         self._quiet = False
-        self._splits: dict[str, lrdata.Split] = {}
-
-        style = {"description_width": "initial"}
-        self.sliders = {
-            name: widgets.FloatLogSlider(value=lr, base=10, min=LR_MIN_EXP, max=LR_MAX_EXP, step=0.1,
-                                         description=f"{name} lr", continuous_update=False,
-                                         readout_format=".1e", style=style,
-                                         layout=widgets.Layout(width="420px"))
-            for name, lr in parts.items()}
-        self.optimizer = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer,
-                                          description="optimizer", style=style,
-                                          layout=widgets.Layout(width="220px"))
-        self.epochs = widgets.IntSlider(value=epochs, min=2, max=60, description="epochs",
-                                        continuous_update=False, style=style,
-                                        layout=widgets.Layout(width="300px"))
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
-                                           style=style, layout=widgets.Layout(width="140px"))
-        self.dataset = widgets.Dropdown(options=list(lrdata.PRESETS), value=dataset,
-                                        description="dataset", style=style,
-                                        layout=widgets.Layout(width="200px"))
         self.clear_button = widgets.Button(description="Clear runs", tooltip="forget earlier runs")
         self.curves = LiveCurves()
         width, height = self.curves.pixels
@@ -164,26 +142,43 @@ class Lab(widgets.VBox):
         self.legend = widgets.HTML(value="", layout=widgets.Layout(width="320px"))
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
-        for control in [*self.sliders.values(), self.optimizer, self.epochs, self.seed, self.dataset]:
+
+    def _assemble(self, rows: list[widgets.Widget], beside: tuple[widgets.Widget, ...] = ()) -> None:
+        """Lay out ``rows`` of controls above the figure (``beside`` it: more widgets, then the
+        legend), the status line and the message area; every control retrains when it changes."""
+        for control in self.controls().values():
             control.observe(self._on_change, names="value")
         self.clear_button.on_click(self._on_clear)
-        super().__init__([widgets.VBox(list(self.sliders.values())),
-                          widgets.HBox([self.optimizer, self.dataset]),
-                          widgets.HBox([self.epochs, self.seed, self.clear_button]),
-                          widgets.HBox([self.image, self.legend], layout=widgets.Layout(flex_flow="row wrap")),
-                          self.status, self.output])
-        if run_now:
-            self.run()
+        widgets.VBox.__init__(self, [*rows, widgets.HBox([self.image, *beside, self.legend],
+                                                         layout=widgets.Layout(flex_flow="row wrap")),
+                                     self.status, self.output])
+
+    # ---- what a lab defines -----------------------------------------------------------------
+    def controls(self) -> dict[str, widgets.ValueWidget]:
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        raise NotImplementedError
+
+    def _check(self, name: str, value) -> None:
+        """Raise a clear ValueError for a value ``name`` cannot take."""
+
+    def _epochs(self, s: dict) -> Iterator[History]:
+        raise NotImplementedError
+
+    def _label(self, s: dict) -> str:
+        raise NotImplementedError
+
+    def _judge(self, hist: History) -> str:
+        """The end of the status line: ``lrlab.diagnose``'s verdict and advice."""
+        if hist.epochs < 2:
+            return hist.stopped or "too few epochs to judge"
+        verdict = diagnose(hist)
+        return f"<b>{verdict.verdict}</b>: {verdict.reason} → <b>{verdict.advice}</b>"
 
     # ---- settings -------------------------------------------------------------------------
-    def settings(self) -> dict:
-        """The current control values (validated): lrs by part, optimizer, epochs, seed, dataset."""
-        return {"lrs": {name: _check_lr(name, s.value) for name, s in self.sliders.items()},
-                "optimizer": self.optimizer.value, "epochs": int(self.epochs.value),
-                "seed": int(self.seed.value), "dataset": self.dataset.value}
-
     def set(self, **values) -> None:
-        """Set controls as a student would, and retrain: ``lab.set(body=1e-2, optimizer='Adam')``.
+        """Set controls as a student would, and retrain: ``lab.set(epochs=20, seed=1)``.
 
         Inside a kernel the run streams once the cell is done, like a slider move; with no
         event loop running it trains now. Either way the controls show the run on screen."""
@@ -192,41 +187,20 @@ class Lab(widgets.VBox):
 
     def _apply(self, values: dict) -> None:
         """Set controls without starting a run (``run`` starts its own)."""
-        controls = {**self.sliders, "optimizer": self.optimizer, "epochs": self.epochs,
-                    "seed": self.seed, "dataset": self.dataset}
+        controls = self.controls()
         unknown = set(values) - set(controls)
         if unknown:
             raise ValueError(f"unknown setting(s) {sorted(unknown)}; the lab has {sorted(controls)}")
+        for key, value in values.items():          # all checked before any control moves
+            self._check(key, value)
         self._quiet = True
         try:
             for key, value in values.items():
-                if key in self.sliders:
-                    _check_lr(key, value)
                 controls[key].value = value
         finally:
             self._quiet = False
 
-    def split(self, name: str) -> lrdata.Split:
-        if name not in self._splits:
-            self._splits[name] = lrdata.preset(name).to(self.device)
-        return self._splits[name]
-
-    def _label(self, s: dict) -> str:
-        lrs = " ".join(f"{name} {_short_lr(lr)}" for name, lr in s["lrs"].items())
-        extra = "" if s["dataset"] == "normal" else f", {s['dataset']}"
-        extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
-        return f"#{self._made + 1} {s['optimizer']}: {lrs}{extra}"
-
     # ---- training -------------------------------------------------------------------------
-    def _epochs(self, s: dict) -> Iterator[History]:
-        """Fresh weights (the lab's initial ones), fresh optimizer: yields after every epoch."""
-        model = copy.deepcopy(self.model)
-        model.load_state_dict(self.initial_state)
-        optimizer = make_optimizer(s["optimizer"], by_part(model, s["lrs"]))
-        return training(model, optimizer, self.split(s["dataset"]), epochs=s["epochs"],
-                        batch_size=self.batch_size, seed=s["seed"], device=self.device,
-                        label=self._label(s))
-
     def _cpu_threads(self):
         return cpu_threads(self.threads, self.device)
 
@@ -281,14 +255,9 @@ class Lab(widgets.VBox):
         self.status.value = self.status_line(hist)
 
     def status_line(self, hist: History) -> str:
-        if hist.epochs >= 2:
-            verdict = diagnose(hist)
-            judged = f"<b>{verdict.verdict}</b>: {verdict.reason} → <b>{verdict.advice}</b>"
-        else:
-            judged = hist.stopped or "too few epochs to judge"
         return (f"{hist.label} — {hist.epochs} epochs on <b>{hist.device}</b> "
                 f"({self.device_choice.reason}) in {hist.seconds:.2f} s; "
-                f"final train {hist.train_loss[-1]:.3f}, val {hist.val_loss[-1]:.3f} · {judged}")
+                f"final train {hist.train_loss[-1]:.3f}, val {hist.val_loss[-1]:.3f} · {self._judge(hist)}")
 
     def schedule(self) -> asyncio.Task | None:
         """Start a run for the current settings, cancelling any run in flight.
@@ -341,7 +310,7 @@ class Lab(widgets.VBox):
 
     def report(self, error: BaseException) -> None:
         """Show an exception in the lab's output area and status line."""
-        self.status.value = f"<b style='color:#D55E00'>{type(error).__name__}</b>: {error}"
+        self.status.value = f"<b style='color:#D55E00'>{type(error).__name__}</b>: {html.escape(str(error))}"
         text = "".join(traceback.format_exception_only(type(error), error))
         self.output.append_stderr(f"The lab could not train: {text}")
 
@@ -373,6 +342,94 @@ class Lab(widgets.VBox):
                 f"{html.escape(h.label)}</div>" for h, colour in shown]
         key = f"<div>{swatch('#777')}train &nbsp; {swatch('#777', dash='dashed')}validation</div>"
         return "<div class='lrlab-legend' style='font-size:11px;line-height:1.7'>" + "".join(rows) + key + "</div>"
+
+
+class Lab(LiveLab):
+    """Per-group learning-rate sliders that retrain ``model`` live; see the module docstring.
+
+    ``parts`` names the groups (default: the model's top-level parts) or maps each name to its
+    starting lr. ``runs`` lists every finished ``History`` (``colours`` their colours);
+    ``figures_drawn`` counts frames, ``last_figure`` is the latest (SVG bytes).
+    """
+
+    def __init__(self, model: nn.Module, parts=None, *, optimizer: str = DEFAULTS["optimizer"],
+                 epochs: int = DEFAULTS["epochs"], seed: int = DEFAULTS["seed"],
+                 dataset: str = DEFAULTS["dataset"], batch_size: int = 32, device=None,
+                 threads: int | None = 1, run_now: bool = True):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"Lab needs a torch nn.Module with named parts, got {type(model).__name__}")
+        if parts is None:
+            parts = top_parts(model)
+        if not isinstance(parts, Mapping):
+            parts = {name: DEFAULT_LR for name in parts}
+        parts = {name: _check_lr(name, lr) for name, lr in parts.items()}
+        by_part(model, parts)                       # fail now, loudly, on a wrong part name
+        self.model = model
+        self.initial_state = copy.deepcopy(model.state_dict())
+        self._start_live(device_choice(device, model, lrdata.preset(dataset), batch_size=batch_size,
+                                       threads=threads), threads)
+        self.batch_size = batch_size
+        self._splits: dict[str, lrdata.Split] = {}
+
+        style = {"description_width": "initial"}
+        self.sliders = {
+            name: widgets.FloatLogSlider(value=lr, base=10, min=LR_MIN_EXP, max=LR_MAX_EXP, step=0.1,
+                                         description=f"{name} lr", continuous_update=False,
+                                         readout_format=".1e", style=style,
+                                         layout=widgets.Layout(width="420px"))
+            for name, lr in parts.items()}
+        self.optimizer = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer,
+                                          description="optimizer", style=style,
+                                          layout=widgets.Layout(width="220px"))
+        self.epochs = widgets.IntSlider(value=epochs, min=2, max=60, description="epochs",
+                                        continuous_update=False, style=style,
+                                        layout=widgets.Layout(width="300px"))
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=10_000, description="seed",
+                                           style=style, layout=widgets.Layout(width="140px"))
+        self.dataset = widgets.Dropdown(options=list(lrdata.PRESETS), value=dataset,
+                                        description="dataset", style=style,
+                                        layout=widgets.Layout(width="200px"))
+        self._assemble([widgets.VBox(list(self.sliders.values())),
+                        widgets.HBox([self.optimizer, self.dataset]),
+                        widgets.HBox([self.epochs, self.seed, self.clear_button])])
+        if run_now:
+            self.run()
+
+    # ---- settings -------------------------------------------------------------------------
+    def controls(self) -> dict[str, widgets.ValueWidget]:
+        return {**self.sliders, "optimizer": self.optimizer, "epochs": self.epochs,
+                "seed": self.seed, "dataset": self.dataset}
+
+    def settings(self) -> dict:
+        """The current control values (validated): lrs by part, optimizer, epochs, seed, dataset."""
+        return {"lrs": {name: _check_lr(name, s.value) for name, s in self.sliders.items()},
+                "optimizer": self.optimizer.value, "epochs": int(self.epochs.value),
+                "seed": int(self.seed.value), "dataset": self.dataset.value}
+
+    def _check(self, name: str, value) -> None:
+        if name in self.sliders:
+            _check_lr(name, value)
+
+    def split(self, name: str) -> lrdata.Split:
+        if name not in self._splits:
+            self._splits[name] = lrdata.preset(name).to(self.device)
+        return self._splits[name]
+
+    def _label(self, s: dict) -> str:
+        lrs = " ".join(f"{name} {_short_lr(lr)}" for name, lr in s["lrs"].items())
+        extra = "" if s["dataset"] == "normal" else f", {s['dataset']}"
+        extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
+        return f"#{self._made + 1} {s['optimizer']}: {lrs}{extra}"
+
+    # ---- training -------------------------------------------------------------------------
+    def _epochs(self, s: dict) -> Iterator[History]:
+        """Fresh weights (the lab's initial ones), fresh optimizer: yields after every epoch."""
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.initial_state)
+        optimizer = make_optimizer(s["optimizer"], by_part(model, s["lrs"]))
+        return training(model, optimizer, self.split(s["dataset"]), epochs=s["epochs"],
+                        batch_size=self.batch_size, seed=s["seed"], device=self.device,
+                        label=self._label(s))
 
 
 def lab(model: nn.Module | None = None, **options) -> Lab:
