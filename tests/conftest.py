@@ -1,6 +1,7 @@
 """Shared paths and notebook discovery for the test suite."""
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -80,6 +81,30 @@ def autograder_cli(*args, cwd=ROOT, env=None, timeout=300) -> subprocess.Complet
     return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+@contextlib.contextmanager
+def jupyterlab_page(p, profile: Path, failure: Path, *, timeout_ms: int, **context_args):
+    """A page of Debian's Chromium for JupyterLab, in a fresh persistent ``profile`` (``p``: a
+    Playwright); every wait and expect gives up after ``timeout_ms``; a "Select Kernel" dialog is
+    answered with its default kernel. On an error the whole page is shot to ``failure``."""
+    from playwright.sync_api import expect
+
+    context = p.chromium.launch_persistent_context(str(profile), executable_path=str(CHROMIUM),
+                                                   headless=True, args=CHROMIUM_ARGS, **context_args)
+    page = context.new_page()
+    expect.set_options(timeout=timeout_ms)
+    page.set_default_timeout(timeout_ms)
+    try:
+        dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
+        page.add_locator_handler(dialog, lambda d: d.get_by_role("button", name="Select").click())
+        yield page
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(failure), full_page=True)
+        raise
+    finally:
+        context.close()
 
 
 def free_port() -> int:

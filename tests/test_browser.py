@@ -22,7 +22,7 @@ import urllib.request
 import nbformat
 import pytest
 
-from conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, needs_chromium, stop_group,
+from conftest import (ARTIFACTS, ROOT, free_port, jupyterlab_page, needs_chromium, stop_group,
                       wait_until_up)
 
 LESSON = ROOT / "lessons" / "05_live_lab.ipynb"
@@ -89,62 +89,50 @@ def test_lesson_05_lab_renders_and_a_slider_retrains(jupyterlab, tmp_path):
     base, token, name = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
     start = time.monotonic()
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, device_scale_factor=2)
-        page = context.new_page()
-        expect.set_options(timeout=TIMEOUT_MS)
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
-            page.add_locator_handler(dialog, lambda d: d.get_by_role("button", name="Select").click())
-            page.goto(f"{base}/lab/tree/{name}?token={token}")
-            status = page.locator("#jp-main-statusbar")
-            expect(status).to_contain_text("Python 3 (ipykernel) | Idle")
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # the lesson's last cell prints the heatmap's best pair: all cells ran
-            expect(page.locator(".jp-OutputArea-output").filter(has_text="best pair: body")).to_have_count(1)
-            expect(status).to_contain_text("Idle")
-            assert page.get_by_text("Error displaying widget").count() == 0
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            assert errors.count() == 0, errors.first.inner_text()
-            assert page.locator(".jp-OutputArea-executeResult").filter(has_text="False").count() == 0   # quiz cells
+    with sync_playwright() as p, jupyterlab_page(
+            p, tmp_path / "chromium-profile", ARTIFACTS / "browser_failure.png", timeout_ms=TIMEOUT_MS,
+            viewport={"width": 1400, "height": 1000}, device_scale_factor=2) as page:
+        page.goto(f"{base}/lab/tree/{name}?token={token}")
+        status = page.locator("#jp-main-statusbar")
+        expect(status).to_contain_text("Python 3 (ipykernel) | Idle")
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        # the lesson's last cell prints the heatmap's best pair: all cells ran
+        expect(page.locator(".jp-OutputArea-output").filter(has_text="best pair: body")).to_have_count(1)
+        expect(status).to_contain_text("Idle")
+        assert page.get_by_text("Error displaying widget").count() == 0
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        assert errors.count() == 0, errors.first.inner_text()
+        assert page.locator(".jp-OutputArea-executeResult").filter(has_text="False").count() == 0   # quiz cells
 
-            # lab.set(...) in the last cell retrained, and the controls show that run
-            lab_status = page.locator(".widget-html").filter(has_text="epochs on").first
-            expect(lab_status).to_contain_text(", tiny — 4 epochs on")
-            expect(page.locator(".widget-dropdown").filter(has_text="dataset").locator("select")).to_have_value("tiny")
-            expect(page.locator(".widget-slider").filter(has_text="epochs").locator(".widget-readout")).to_have_text("4")
+        # lab.set(...) in the last cell retrained, and the controls show that run
+        lab_status = page.locator(".widget-html").filter(has_text="epochs on").first
+        expect(lab_status).to_contain_text(", tiny — 4 epochs on")
+        expect(page.locator(".widget-dropdown").filter(has_text="dataset").locator("select")).to_have_value("tiny")
+        expect(page.locator(".widget-slider").filter(has_text="epochs").locator(".widget-readout")).to_have_text("4")
 
-            image = page.locator("img.widget-image").first
-            image.scroll_into_view_if_needed()
-            shown = image.evaluate("""async img => ({type: (await (await fetch(img.src)).blob()).type,
-                natural: img.naturalWidth, width: img.clientWidth, dpr: window.devicePixelRatio})""")
-            assert shown["type"] == "image/svg+xml" and shown["dpr"] == 2, shown   # sharp at any ratio
-            assert abs(shown["natural"] - shown["width"]) <= 1, f"the figure is stretched: {shown}"
+        image = page.locator("img.widget-image").first
+        image.scroll_into_view_if_needed()
+        shown = image.evaluate("""async img => ({type: (await (await fetch(img.src)).blob()).type,
+            natural: img.naturalWidth, width: img.clientWidth, dpr: window.devicePixelRatio})""")
+        assert shown["type"] == "image/svg+xml" and shown["dpr"] == 2, shown   # sharp at any ratio
+        assert abs(shown["natural"] - shown["width"]) <= 1, f"the figure is stretched: {shown}"
 
-            before, colours = image.get_attribute("src"), _legend(page)
-            on_screen = list(colours)[-1]
-            handle = page.locator(".noUi-handle").first        # the body lr slider
-            handle.focus()
-            handle.press("ArrowRight")
-            expect(image).not_to_have_attribute("src", before)
-            expect(page.get_by_text("training…")).to_have_count(0)
-            expect(lab_status).not_to_contain_text(on_screen + " ")
-            after = _legend(page)
-            assert after[on_screen] == colours[on_screen], (colours, after)   # kept its colour
-            assert all(after[run] == colours[run] for run in after if run in colours), (colours, after)
-            assert list(after)[-1] not in colours and after[list(after)[-1]] != colours[on_screen]
-            page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "lab_after.png"))
+        before, colours = image.get_attribute("src"), _legend(page)
+        on_screen = list(colours)[-1]
+        handle = page.locator(".noUi-handle").first        # the body lr slider
+        handle.focus()
+        handle.press("ArrowRight")
+        expect(image).not_to_have_attribute("src", before)
+        expect(page.get_by_text("training…")).to_have_count(0)
+        expect(lab_status).not_to_contain_text(on_screen + " ")
+        after = _legend(page)
+        assert after[on_screen] == colours[on_screen], (colours, after)   # kept its colour
+        assert all(after[run] == colours[run] for run in after if run in colours), (colours, after)
+        assert list(after)[-1] not in colours and after[list(after)[-1]] != colours[on_screen]
+        page.locator(".widget-vbox").first.screenshot(path=str(ARTIFACTS / "lab_after.png"))
 
-            page.get_by_role("button", name="Clear runs").click()
-            expect(page.locator(".lrlab-run")).to_have_count(1)
-            assert list(_legend(page)) == [list(after)[-1]]
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
-            raise
-        finally:
-            context.close()
+        page.get_by_role("button", name="Clear runs").click()
+        expect(page.locator(".lrlab-run")).to_have_count(1)
+        assert list(_legend(page)) == [list(after)[-1]]
     print(f"browser e2e: {time.monotonic() - start:.1f} s")
 

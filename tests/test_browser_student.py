@@ -20,7 +20,7 @@ from importlib import metadata
 
 import pytest
 
-from conftest import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, needs_chromium, stop_group,
+from conftest import (ARTIFACTS, ROOT, free_port, jupyterlab_page, needs_chromium, stop_group,
                       wait_until_up)
 
 LESSON = "lessons/01_param_groups.ipynb"         # the notebook `make lab` opens
@@ -92,45 +92,33 @@ def test_make_lab_is_a_students_jupyterlab(student_lab, tmp_path):
     nbgrader = metadata.version("nbgrader")
     assert _status(f"{base}/nbgrader_version?version={nbgrader}", token) == 200, "Validate has no server"
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 720})
-        page = context.new_page()
-        expect.set_options(timeout=TIMEOUT_MS)
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            dialog = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
-            page.add_locator_handler(dialog, lambda d: d.get_by_role("button", name="Select").click())
-            page.goto(f"{base}/lab/tree/{LESSON}?token={token}")
-            expect(page.locator(".jp-NotebookPanel h1").filter(has_text="Lesson 01")).to_be_visible()
-            expect(page.locator(".jp-NotebookPanel").get_by_role("link", name="Open in Colab")).to_be_visible()
-            page.evaluate("window.jupyterapp.restored.then(() => null)")
-            menu = page.locator("#jp-MainMenu")
-            expect(menu.get_by_text("File", exact=True)).to_be_visible()
-            assert menu.get_by_text("Nbgrader", exact=True).count() == 0, "a student sees the Nbgrader menu"
-            loaded = page.evaluate(f"{INSTRUCTOR_PLUGINS}.filter(id => window.jupyterapp.hasPlugin(id))")
-            assert loaded == [], f"instructor or exchange plugins loaded: {loaded}"
-            assert page.evaluate("window.jupyterapp.isPluginActivated('@jupyter/nbgrader:validate-assignment')")
-            assert page.get_by_text("Create Assignment").count() == 0
+    with sync_playwright() as p, jupyterlab_page(
+            p, tmp_path / "chromium-profile", ARTIFACTS / "student_lab_failure.png", timeout_ms=TIMEOUT_MS,
+            viewport={"width": 1280, "height": 720}) as page:
+        page.goto(f"{base}/lab/tree/{LESSON}?token={token}")
+        expect(page.locator(".jp-NotebookPanel h1").filter(has_text="Lesson 01")).to_be_visible()
+        expect(page.locator(".jp-NotebookPanel").get_by_role("link", name="Open in Colab")).to_be_visible()
+        page.evaluate("window.jupyterapp.restored.then(() => null)")
+        menu = page.locator("#jp-MainMenu")
+        expect(menu.get_by_text("File", exact=True)).to_be_visible()
+        assert menu.get_by_text("Nbgrader", exact=True).count() == 0, "a student sees the Nbgrader menu"
+        loaded = page.evaluate(f"{INSTRUCTOR_PLUGINS}.filter(id => window.jupyterapp.hasPlugin(id))")
+        assert loaded == [], f"instructor or exchange plugins loaded: {loaded}"
+        assert page.evaluate("window.jupyterapp.isPluginActivated('@jupyter/nbgrader:validate-assignment')")
+        assert page.get_by_text("Create Assignment").count() == 0
 
-            page.evaluate(f"window.jupyterapp.commands.execute('docmanager:open', {{path: '{EXERCISE}'}})"
-                          ".then(() => null)")
-            exercise = page.locator(".jp-NotebookPanel:visible")
-            expect(exercise.locator("h1").filter(has_text="Problem set 1")).to_be_visible()
-            expect(exercise.locator(".jp-Toolbar-item").get_by_text("Validate", exact=True)).to_be_visible()
-            expect(exercise.get_by_role("link", name="Open in Colab")).to_be_visible()
-            page.wait_for_timeout(1000)    # JupyterLab's news question comes just after it restores
-            broken = page.evaluate("[...document.querySelectorAll('.jp-RenderedMarkdown img')]"
-                                   ".filter(i => !i.complete || !i.naturalWidth).map(i => i.alt)")
-            assert broken == [], f"images that did not load: {broken}"
-            assert page.get_by_text("official Jupyter news").count() == 0, "the news question was asked"
-            page.screenshot(path=str(ARTIFACTS / "student_lab.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "student_lab_failure.png"), full_page=True)
-            raise
-        finally:
-            context.close()
+        page.evaluate(f"window.jupyterapp.commands.execute('docmanager:open', {{path: '{EXERCISE}'}})"
+                      ".then(() => null)")
+        exercise = page.locator(".jp-NotebookPanel:visible")
+        expect(exercise.locator("h1").filter(has_text="Problem set 1")).to_be_visible()
+        expect(exercise.locator(".jp-Toolbar-item").get_by_text("Validate", exact=True)).to_be_visible()
+        expect(exercise.get_by_role("link", name="Open in Colab")).to_be_visible()
+        page.wait_for_timeout(1000)    # JupyterLab's news question comes just after it restores
+        broken = page.evaluate("[...document.querySelectorAll('.jp-RenderedMarkdown img')]"
+                               ".filter(i => !i.complete || !i.naturalWidth).map(i => i.alt)")
+        assert broken == [], f"images that did not load: {broken}"
+        assert page.get_by_text("official Jupyter news").count() == 0, "the news question was asked"
+        page.screenshot(path=str(ARTIFACTS / "student_lab.png"))
     warnings = [line for line in log_path.read_text(errors="replace").splitlines()    # e.g. "No
                 if ("WARN" in line or line.startswith("[W ")) and "config" in line.lower()]  # nbgrader_config.py"
     assert warnings == [], warnings
