@@ -8,8 +8,15 @@
 3. One training epoch per model width on each device (``lrlab.train.epoch_seconds``, what the
    lab's device choice measures) and what ``choose_device`` picks for the lab's model.
 
-Prints ratios (CPU time / cuda time: above 1, cuda is faster) and which device the lab should use
-for its model. Without a CUDA device it says so and exits 0. About 1-3 minutes on a GPU machine.
+4. The transformer lab (``lrlab.vit_lab.ViTLab``, its default run: the pretrained digits ViT, 20
+   samples per class, batches of 50, 10 epochs): one retrain (``lab.run``: training and drawing),
+   median of ``--repeats``, in each mode (full fine-tuning with layer decay, LoRA + head) on the CPU
+   (one thread; CPU time beside wall time) and on cuda; one epoch of its workload per device
+   (``epoch_seconds``); what ``choose_device`` picks for it; the final losses of both devices.
+
+Prints ratios (CPU time / cuda time: above 1, cuda is faster) and which device each lab should use
+for its model. Without a CUDA device it says so, measures the CPU half of 4 and exits 0. About 1-3
+minutes on a GPU machine.
 Run: .venv/bin/python benchmarks/bench_gpu.py [--repeats N]
 """
 from __future__ import annotations
@@ -27,6 +34,7 @@ from lrlab.data import preset
 from lrlab.models import mlp
 from lrlab.sweep import lr_grid
 from lrlab.train import choose_device, cpu_threads, epoch_seconds
+from lrlab.vit_lab import ViTLab
 from lrlab.widgets import Lab
 
 DEVICES = ("cpu", "cuda")
@@ -56,12 +64,57 @@ def grid_seconds(device: str, side: int, data):
     return time.perf_counter() - start, grid
 
 
+def vit_retrain(device: str, mode: str, repeats: int) -> tuple[float, float, ViTLab]:
+    """Median wall and CPU seconds of one retrain of the transformer lab (training and drawing)."""
+    lab = ViTLab(mode=mode, device=device, run_now=False)
+    walls, cpus = [], []
+    with cpu_threads(lab.threads, lab.device):
+        for i in range(repeats + 1):
+            wall, cpu = time.perf_counter(), time.process_time()
+            lab.run(head_lr=3e-3 if i % 2 else 2e-3)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            if i:                                        # the first run is a warm-up
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus), lab
+
+
+def vit_lab_check(devices, repeats: int) -> None:
+    """Part 4: the transformer lab on each of ``devices``."""
+    print(f"\n4. transformer lab (default run), median of {repeats} retrains after a warm-up")
+    labs = {}
+    for mode in ("llrd", "lora"):
+        seconds = {}
+        for device in devices:
+            wall, cpu, labs[mode, device] = vit_retrain(device, mode, repeats)
+            seconds[device] = wall
+            hist = labs[mode, device].runs[-1]
+            print(f"  {mode:4s} {device:4s}: one retrain {wall:.2f} s (CPU time {cpu:.2f} s); "
+                  f"final train {hist.train_loss[-1]:.4f}, val {hist.val_loss[-1]:.4f}")
+        if "cuda" in seconds:
+            print(f"  {mode:4s} ratio cpu/cuda: {seconds['cpu'] / seconds['cuda']:.1f}")
+    lab = labs["llrd", "cpu"]
+    data = lab.split("clean", 0)
+    epochs = {device: min(epoch_seconds(lab.start()[0], data, device, batch_size=lab.batch_size)
+                          for _ in range(3)) for device in devices}
+    print("  one epoch of its workload (%d samples, batch %d): %s" % (
+        len(data.y_train), lab.batch_size, ", ".join(f"{d} {t * 1000:.1f} ms" for d, t in epochs.items())))
+    choice = ViTLab(run_now=False).device_choice
+    faster = min(epochs, key=epochs.get)
+    print(f"  choose_device picks {choice.device} ({choice.reason}); one epoch is faster on {faster}: "
+          f"{'agrees' if choice.device.type == faster else 'DISAGREES'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        print("GPU check: no CUDA device here (torch.cuda.is_available() is False); nothing measured.")
+        print("GPU check: no CUDA device here (torch.cuda.is_available() is False); nothing measured "
+              "on a GPU. The CPU half of the transformer lab's check, for reference "
+              f"(load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}):")
+        vit_lab_check(("cpu",), args.repeats)
         return
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}, "
           f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
@@ -97,6 +150,7 @@ def main() -> None:
     print(f"the lab should use: {faster} (slider -> final figure {lab[faster][0] * 1000:.0f} ms vs "
           f"{lab[({*DEVICES} - {faster}).pop()][0] * 1000:.0f} ms); "
           f"choose_device {'agrees' if choice.device.type == faster else 'DISAGREES'}")
+    vit_lab_check(DEVICES, args.repeats)
 
 
 if __name__ == "__main__":
