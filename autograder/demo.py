@@ -1,6 +1,7 @@
 """``demo``: the whole pipeline on the bundled samples (autograder/samples/), in a temp folder.
 
-release -> collect -> grade -> feedback -> export, then a summary per assignment
+release -> collect -> grade -> feedback -> export (the same grading workers, and their fork
+servers, for every assignment: ``autograder.grade.Crew``), then a summary per assignment
 (``autograder.report``) and where everything is. The samples of each assignment are
 autograder/samples/<assignment>/*.ipynb (see samples/README.md); by default a *tour* of them
 (right, wrong, cheats and attacks: the names in ``TOUR``), with ``every=True`` all of them.
@@ -57,7 +58,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
     from .collect import collect
     from .export import export
     from .feedback import feedback
-    from .grade import check_sandbox, grade
+    from .grade import Crew, check_sandbox, grade
 
     names = assignments or sample_assignments()
     if not names:
@@ -72,6 +73,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             raise AutograderError(f"{folder} is not empty: give --keep an empty or new folder")
     course = Course(instructor=folder, timeout=timeout or TIMEOUT)
     started = time.monotonic()
+    crew = Crew()
     try:
         for a in names:
             course.check_assignment(a)
@@ -88,7 +90,8 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             if include_solution:  # the instructor's own notebook, handed in as student "_solution"
                 shutil.copy(course.source / a / f"{a}.ipynb", staged / "_solution.ipynb")
             collect(course, a, staged, quiet=True)
-            grade(course, a, jobs=jobs, progress=progress, sandbox=sandbox, say=lambda _: None)
+            grade(course, a, jobs=jobs, progress=progress, sandbox=sandbox, crew=crew,
+                  say=lambda _: None)
             feedback(course, a)      # a student it makes no page for: printed, flagged in the table
             auto, manual = report.points(course.source_notebooks(a))
             parts.append(report.Assignment(
@@ -111,5 +114,6 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
         return "\n\n".join([report.text(parts, details_too=details), "\n".join(hints),
                             where(folder, out, kept=keep is not None)])
     finally:
+        crew.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

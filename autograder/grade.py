@@ -8,7 +8,8 @@
 4. ``jobs`` worker processes (``python -m autograder _worker``, see ``autograder.worker``) grade
    one student at a time each. A worker that dies, hangs past the student's time budget or
    writes nonsense is killed with everything it started; that student is "not graded" with
-   the reason, a new worker takes over, and the batch goes on.
+   the reason, a new worker takes over, and the batch goes on. With a ``Crew``, workers are
+   kept for the next batch (the demo grades assignment after assignment with the same ones).
 5. Each result goes into the gradebook (nbgrader's ``SaveAutoGrades`` and late penalties),
    ``flags/<assignment>/<student>.json`` and the ledger (``autograder.record``).
 """
@@ -125,6 +126,7 @@ class WorkerProcess:
     """One ``python -m autograder _worker`` child, fed one student at a time."""
 
     def __init__(self, course: Course, assignment: str, tmp: Path, *, sandbox: bool, gpu: bool):
+        self.sandbox, self.gpu = sandbox, gpu
         self.tmp = Path(tempfile.mkdtemp(prefix="w", dir=tmp))
         cmd = [sys.executable, "-m", "autograder", "_worker", assignment,
                "--instructor", str(course.instructor), "--timeout", str(course.timeout),
@@ -145,9 +147,9 @@ class WorkerProcess:
             self.replies.put(line)
         self.replies.put(None)
 
-    def grade(self, student: str, budget: float) -> Result:
+    def grade(self, assignment: str, student: str, budget: float) -> Result:
         try:
-            self.proc.stdin.write(json.dumps({"student": student}) + "\n")
+            self.proc.stdin.write(json.dumps({"student": student, "assignment": assignment}) + "\n")
             self.proc.stdin.flush()
         except OSError:
             raise WorkerDied("the grader process was gone")
@@ -188,6 +190,42 @@ class WorkerProcess:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+class Crew:
+    """Workers kept from one batch to the next (``grade(..., crew=crew)``): a worker serves every
+    assignment of the course, so a batch after the first starts no worker and no fork server.
+    ``close()`` stops them all."""
+
+    def __init__(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-crew-"))
+        self._idle: list[WorkerProcess] = []
+        self._lock = threading.Lock()
+
+    def take(self, course: Course, assignment: str, *, sandbox: bool, gpu: bool) -> WorkerProcess:
+        """An idle worker started with these settings, else a new one."""
+        with self._lock:
+            for worker in self._idle:
+                if (worker.sandbox, worker.gpu) == (sandbox, gpu) and worker.proc.poll() is None:
+                    self._idle.remove(worker)
+                    return worker
+        return WorkerProcess(course, assignment, self.tmp, sandbox=sandbox, gpu=gpu)
+
+    def give(self, worker: WorkerProcess) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:          # all told to finish first: they wind down together
+            try:
+                worker.proc.stdin.close()
+            except OSError:
+                pass
+        for worker in idle:
+            worker.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def check_sandbox(course: Course, sandbox: bool) -> str:
     """The line the batch prints about isolation; raises when the sandbox cannot run."""
     from . import sandbox as sb
@@ -218,7 +256,7 @@ def check_tests(assignment: str, sources: dict) -> None:
 
 
 def grade(course: Course, assignment: str, *, students: list[str] | None = None, jobs: int = 1,
-          progress: bool = True, sandbox: bool = True, gpu: bool = False,
+          progress: bool = True, sandbox: bool = True, gpu: bool = False, crew: Crew | None = None,
           say=lambda line: print(line, file=sys.stderr)) -> list[Result]:
     from .release import sync_gradebook
 
@@ -260,10 +298,12 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
                     student = todo.get_nowait()
                 except queue.Empty:
                     return
-                worker = worker or WorkerProcess(course, assignment, tmp, sandbox=sandbox, gpu=gpu)
+                if worker is None:
+                    worker = (crew.take(course, assignment, sandbox=sandbox, gpu=gpu) if crew else
+                              WorkerProcess(course, assignment, tmp, sandbox=sandbox, gpu=gpu))
                 start = time.monotonic()
                 try:
-                    res = worker.grade(student, budget)
+                    res = worker.grade(assignment, student, budget)
                 except WorkerDied as e:
                     worker.stop()
                     worker = None
@@ -272,7 +312,9 @@ def grade(course: Course, assignment: str, *, students: list[str] | None = None,
                 res.timings["batch"] = time.monotonic() - start
                 done.put(res)
         finally:
-            if worker:
+            if worker and crew:
+                crew.give(worker)
+            elif worker:
                 worker.stop()
 
     threads = [threading.Thread(target=run_worker, daemon=True) for _ in range(max(1, jobs))]

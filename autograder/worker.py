@@ -17,8 +17,9 @@ that does not start is started again once; then that student alone is not graded
    and for a run far slower than the instructor's own notebook on the same worker (timed by
    this process, run once per worker when a student's run first takes long).
 
-The batch (``autograder.grade``) talks to a worker over stdin/stdout, one JSON line per student,
-and alone writes the gradebook and the ledger.
+The batch (``autograder.grade``) talks to a worker over stdin/stdout, one JSON line per student
+(which may name another assignment of the course: one worker and fork server serve a demo's
+every assignment), and alone writes the gradebook and the ledger.
 """
 from __future__ import annotations
 
@@ -193,6 +194,13 @@ def preload_modules(nb) -> list[str]:
     return list(dict.fromkeys(modules))
 
 
+def course_preload(course: Course) -> list[str]:
+    """What the zygote imports: ``preload_modules`` of every assignment's notebooks, so that one
+    worker can grade any assignment of the course."""
+    return list(dict.fromkeys(m for a in course.assignments()
+                              for nb in course.source_notebooks(a).values() for m in preload_modules(nb)))
+
+
 def read_submission(path: Path):
     """(notebook, "") or (None, why it cannot be graded)."""
     import nbformat
@@ -232,27 +240,20 @@ def runtime_flags(nb) -> list[str]:
 
 
 class Worker:
-    """Grades students of one assignment, one at a time, each in its own sandboxed kernel."""
+    """Grades students of one assignment, one at a time, each in its own sandboxed kernel taken
+    from ``pool`` (which may serve the course's other assignments too)."""
 
-    def __init__(self, course: Course, assignment: str, *, sandbox: bool = True, gpu: bool = False):
-        self.course, self.assignment, self.sandbox = course, assignment, sandbox
+    def __init__(self, course: Course, assignment: str, pool: KernelPool, *, sandbox: bool = True):
+        self.course, self.assignment, self.sandbox, self.pool = course, assignment, sandbox, pool
         self.notebooks = course.notebooks(assignment)
         self.source = course.source_notebooks(assignment)
         self.tests = {n: probes.tests_of(nb) for n, nb in self.source.items()}
         self.source_cells = {n: self._source_cells(n) for n in self.notebooks}
-        self.tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
-        os.chmod(self.tmp, 0o700)
-        preload = preload_modules(next(iter(self.source.values())))
-        self.pool = KernelPool(self.tmp, course.limits, sandbox=sandbox, gpu=gpu, preload=preload)
         self.config = course.config()
         # judges import these (and a first optimizer imports torch._dynamo): load them once
         import lrlab.groups, lrlab.models, lrlab.quiz, torch._dynamo  # noqa: F401,E401
         self.budget = course.time_budget(self.source)
         self._reference: dict[str, float | None] = {}     # seconds of the instructor's notebook
-
-    async def close(self) -> None:
-        await self.pool.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _resources(self, notebook: str, student: str) -> dict:
         return {"nbgrader": {"notebook": notebook, "assignment": self.assignment,
@@ -444,21 +445,30 @@ async def _alive(kernel: Kernel) -> bool:
 
 
 async def serve(course: Course, assignment: str, *, sandbox: bool, gpu: bool) -> int:
-    """The worker's main loop: a student id per line in, a result per line out."""
-    worker = Worker(course, assignment, sandbox=sandbox, gpu=gpu)
-    await worker.pool.open()
+    """The worker's main loop: a student id per line in (``{"student": ID}``, or with
+    ``"assignment"`` another of the course's than ``assignment``), a result per line out. One
+    kernel pool (one zygote) serves every assignment."""
+    tmp = Path(tempfile.mkdtemp(prefix="lrlab-grade-"))
+    os.chmod(tmp, 0o700)
+    pool = KernelPool(tmp, course.limits, sandbox=sandbox, gpu=gpu, preload=course_preload(course))
+    workers: dict[str, Worker] = {}
     out = sys.stdout
     sys.stdout = sys.stderr          # nothing else may write to the protocol stream
     loop = asyncio.get_running_loop()
     try:
+        await pool.open()
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line:
                 return 0
-            student = json.loads(line)["student"]
-            res = await worker.grade(student)
+            request = json.loads(line)
+            name = course.check_assignment(request.get("assignment", assignment))
+            if name not in workers:
+                workers[name] = Worker(course, name, pool, sandbox=sandbox)
+            res = await workers[name].grade(request["student"])
             res.timings["grader_peak_mb"] = _peak_mb()
             out.write(json.dumps({"result": res.__dict__}) + "\n")
             out.flush()
     finally:
-        await worker.close()
+        await pool.close()
+        shutil.rmtree(tmp, ignore_errors=True)
