@@ -1,7 +1,8 @@
 """``demo``: the whole pipeline on the bundled samples (autograder/samples/), in a temp folder.
 
 release -> collect -> grade -> feedback -> export (the same grading workers, and their fork
-servers, for every assignment: ``autograder.grade.Crew``), then a summary per assignment
+servers, for every assignment: ``autograder.grade.Crew``; an assignment's feedback pages are
+made while the next one grades), then a summary per assignment
 (``autograder.report``) and where everything is. The samples of each assignment are
 autograder/samples/<assignment>/*.ipynb (see samples/README.md); by default a *tour* of them
 (right, wrong, cheats and attacks: the names in ``TOUR``), with ``every=True`` all of them.
@@ -12,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .course import REPO, AutograderError, Course
@@ -50,6 +52,12 @@ def where(folder: Path, csv: Path, kept: bool) -> str:
                       "  summary    summary.html (this summary; links every feedback page)"])
 
 
+def _timed(step, *args) -> float:
+    start = time.monotonic()
+    step(*args)
+    return time.monotonic() - start
+
+
 def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | None = None,
          progress: bool = True, timeout: int | None = None, include_solution: bool = False,
          sandbox: bool = True, every: bool = False, details: bool = False,
@@ -59,6 +67,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
     from .export import export
     from .feedback import feedback
     from .grade import Crew, check_sandbox, grade
+    from .release import sync_gradebook
 
     names = assignments or sample_assignments()
     if not names:
@@ -74,16 +83,21 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
     course = Course(instructor=folder, timeout=timeout or TIMEOUT)
     started = time.monotonic()
     crew = Crew()
+    # feedback in a thread of its own: nbgrader changes the working folder while it converts, so
+    # the main thread uses absolute paths only and syncs every gradebook before the first page
+    pages = ThreadPoolExecutor(max_workers=1)
     try:
         for a in names:
             course.check_assignment(a)
             if not (SAMPLES / a).is_dir():
                 raise AutograderError(f"no samples for {a} in {SAMPLES}")
         say(check_sandbox(course, sandbox))          # once, not once per assignment
-        parts = []
+        for a in names:
+            sync_gradebook(course, a)
+        made = []
         for a in names:
             start = time.monotonic()
-            staged = folder / "downloads" / a
+            staged = course.instructor / "downloads" / a
             staged.mkdir(parents=True)
             for f in samples(a, every):
                 shutil.copy(f, staged / f.name)
@@ -92,11 +106,14 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
             collect(course, a, staged, quiet=True)
             grade(course, a, jobs=jobs, progress=progress, sandbox=sandbox, crew=crew,
                   say=lambda _: None)
-            feedback(course, a)      # a student it makes no page for: printed, flagged in the table
+            # a student it makes no page for: printed, flagged in the table
+            made.append((a, time.monotonic() - start, pages.submit(_timed, feedback, course, a)))
+        parts = []
+        for a, seconds, feedback_seconds in made:
             auto, manual = report.points(course.source_notebooks(a))
             parts.append(report.Assignment(
                 a, [], auto, manual, report.pending_manual(course, a),
-                seconds=time.monotonic() - start,
+                seconds=seconds + feedback_seconds.result(),
                 samples=len(samples(a, every=True)) + include_solution))
         out, data = export(course)
         for part in parts:
@@ -114,6 +131,7 @@ def demo(assignments: list[str] | None = None, *, jobs: int = 2, keep: Path | No
         return "\n\n".join([report.text(parts, details_too=details), "\n".join(hints),
                             where(folder, out, kept=keep is not None)])
     finally:
+        pages.shutdown(cancel_futures=True)
         crew.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
