@@ -22,6 +22,8 @@ Regenerate the checkpoint (same recipe, same seed, one CPU thread: the same byte
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import io
 import math
@@ -37,6 +39,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from . import data
+from .models import perturbed
 from .vit import ViT, add_lora, layer_id, vit
 
 NAME = "digits_vit"
@@ -88,19 +91,29 @@ def info(name: str = NAME) -> dict:
 
 def load(name: str = NAME, *, new_head: bool = False, n_classes: int | None = None, seed: int = 0) -> ViT:
     """The pretrained ViT from ``lrlab/assets/<name>.pt``. ``new_head=True`` (or an ``n_classes``
-    other than the checkpoint's) replaces the head by a fresh ``nn.Linear`` drawn with ``seed``."""
+    other than the checkpoint's) replaces the head by a fresh ``nn.Linear`` drawn with ``seed``.
+    Under ``LRLAB_PERTURB`` the weights (the new head's too) are perturbed like any initial
+    weights (``lrlab.models.perturbed``); the file itself is never changed."""
     file = path(name)
     if not file.exists():
         raise FileNotFoundError(f"no checkpoint at {file}; run `python -m lrlab.pretrained_vit` to make it")
-    payload = torch.load(file, map_location="cpu", weights_only=True)
-    model = vit(**payload["arch"], n_classes=payload["n_classes"], seed=0)
-    model.load_state_dict(payload["state_dict"])
-    n_classes = payload["n_classes"] if n_classes is None else n_classes
-    if new_head or n_classes != payload["n_classes"]:
+    stat = file.stat()
+    model = copy.deepcopy(_read(file, stat.st_mtime_ns, stat.st_size))
+    n_classes = model.head.out_features if n_classes is None else n_classes
+    if new_head or n_classes != model.head.out_features:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model.head = nn.Linear(model.head.in_features, n_classes)
-    return model.train()
+    return perturbed(model).train()
+
+
+@functools.lru_cache(maxsize=4)
+def _read(file: Path, mtime_ns: int, size: int) -> ViT:
+    """The checkpoint's model, read once per version of the file (``load`` copies it)."""
+    payload = torch.load(file, map_location="cpu", weights_only=True)
+    model = vit(**payload["arch"], n_classes=payload["n_classes"], seed=0)
+    model.load_state_dict(payload["state_dict"])
+    return model
 
 
 def fine_tuning_data(per_class: int = PER_CLASS, *, seed: int = 0, kind: str = KIND) -> data.Split:

@@ -126,3 +126,23 @@ def test_fine_tune_many_makes_the_runs_fine_tune_makes():
     assert many.val_loss[0].item() == pytest.approx(one.val_loss[-1], rel=1e-4)
     with pytest.raises(ValueError, match="configs is empty"):
         pv.fine_tune_many([])
+
+
+def test_lrlab_perturb_moves_the_loaded_weights_a_little(monkeypatch):
+    shipped = torch.load(pv.path(), weights_only=True)["state_dict"]
+    assert all(torch.equal(v, shipped[k]) for k, v in pv.load().state_dict().items())
+    head = pv.load(new_head=True, seed=3).head.weight.clone()
+    monkeypatch.setenv("LRLAB_PERTURB", "1e-6")
+    moved = pv.load(new_head=True, seed=3)
+    rel = (moved.blocks[0].attn.q.weight / shipped["blocks.0.attn.q.weight"] - 1).abs()
+    assert 0 < rel.max() < 1e-5
+    assert not torch.equal(moved.head.weight, head) and torch.allclose(moved.head.weight, head, rtol=1e-5)
+    assert pv.sha256() == pv.SHA256                                   # the file is left alone
+
+
+def test_each_load_is_a_fresh_copy_of_the_checkpoint():
+    first = pv.load()
+    with torch.no_grad():
+        first.blocks[0].attn.q.weight.zero_()
+    assert pv.load().blocks[0].attn.q.weight.abs().max() > 0
+    assert pv.load().blocks[0].attn.q.weight is not pv.load().blocks[0].attn.q.weight
