@@ -15,9 +15,9 @@
    (``epoch_seconds``); what ``choose_device`` picks for it; the final losses of both devices.
 
 Prints ratios (CPU time / cuda time: above 1, cuda is faster) and which device each lab should use
-for its model. Without a CUDA device it says so, measures the CPU half of 4 and exits 0. About 1-3
-minutes on a GPU machine.
-Run: .venv/bin/python benchmarks/bench_gpu.py [--repeats N]
+for its model. Without a CUDA device it says so and exits 0; ``--cpu-only`` measures the CPU half
+of 4 alone, anywhere. About 1-3 minutes on a GPU machine.
+Run: .venv/bin/python benchmarks/bench_gpu.py [--repeats N] [--cpu-only]
 """
 from __future__ import annotations
 
@@ -109,12 +109,17 @@ def vit_lab_check(devices, repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--cpu-only", action="store_true",
+                        help="measure only the transformer lab on the CPU (part 4's CPU half)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("GPU check: no CUDA device here (torch.cuda.is_available() is False); nothing measured "
-              "on a GPU. The CPU half of the transformer lab's check, for reference "
-              f"(load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}):")
+    if args.cpu_only:
+        print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average "
+              f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}; the CPU half of part 4 only")
         vit_lab_check(("cpu",), args.repeats)
+        return
+    if not torch.cuda.is_available():
+        print("GPU check: no CUDA device here (torch.cuda.is_available() is False); nothing measured. "
+              "(--cpu-only measures the CPU half of the transformer lab's check.)")
         return
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}, "
           f"{os.cpu_count()} CPUs, load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
