@@ -121,14 +121,15 @@ def lr_chart(lrs: list[tuple[str, float]], *, width: int = 260, height: int = 30
     for decade in range(lo, hi + 1):
         yy = y(10.0 ** decade)
         parts.append(f"<line x1='{left}' x2='{width - 4}' y1='{yy:.1f}' y2='{yy:.1f}' stroke='#ddd'/>"
-                     f"<text x='{left - 4}' y='{yy + 3:.1f}' text-anchor='end'>1e{decade}</text>")
+                     f"<text x='{left - 4}' y='{yy + 3:.1f}' text-anchor='end'>{f"1e{decade}" if decade < 0 else 10 ** decade}</text>")
     for i, (label, lr) in enumerate(lrs):
-        x, yy = left + i * slot + slot * 0.15, y(lr)
-        parts.append(f"<rect class='lrlab-lr' data-layer='{html.escape(label)}' data-lr='{lr:.3e}' "
-                     f"x='{x:.1f}' y='{yy:.1f}' width='{slot * 0.7:.1f}' height='{top + plot_h - yy:.1f}' "
-                     f"fill='#0072B2'><title>{html.escape(label)}: lr {lr:.2e}</title></rect>"
-                     f"<text x='{x + slot * 0.35:.1f}' y='{height - bottom + 12}' text-anchor='end' "
-                     f"transform='rotate(-40 {x + slot * 0.35:.1f} {height - bottom + 12})'>{html.escape(label)}</text>")
+        x, yy, name = left + i * slot + slot * 0.15, y(lr), html.escape(label)
+        mid, base = x + slot * 0.35, height - bottom + 12
+        parts.append(f"<rect class='lrlab-lr' data-layer='{name}' data-lr='{lr:.3e}' x='{x:.1f}' "
+                     f"y='{yy:.1f}' width='{slot * 0.7:.1f}' height='{top + plot_h - yy:.1f}' "
+                     f"fill='#0072B2'><title>{name}: lr {lr:.2e}</title></rect>"
+                     f"<text x='{mid:.1f}' y='{base}' text-anchor='end' "
+                     f"transform='rotate(-40 {mid:.1f} {base})'>{name}</text>")
     return "".join(parts) + "</svg>"
 
 
