@@ -121,7 +121,7 @@ def lr_chart(lrs: list[tuple[str, float]], *, width: int = 260, height: int = 30
     for decade in range(lo, hi + 1):
         yy = y(10.0 ** decade)
         parts.append(f"<line x1='{left}' x2='{width - 4}' y1='{yy:.1f}' y2='{yy:.1f}' stroke='#ddd'/>"
-                     f"<text x='{left - 4}' y='{yy + 3:.1f}' text-anchor='end'>{f"1e{decade}" if decade < 0 else 10 ** decade}</text>")
+                     f"<text x='{left - 4}' y='{yy + 3:.1f}' text-anchor='end'>{f'1e{decade}' if decade < 0 else 10 ** decade}</text>")
     for i, (label, lr) in enumerate(lrs):
         x, yy, name = left + i * slot + slot * 0.15, y(lr), html.escape(label)
         mid, base = x + slot * 0.35, height - bottom + 12
