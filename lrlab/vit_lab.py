@@ -40,7 +40,7 @@ from . import pretrained_vit as pv
 from .data import Split
 from .train import History, training
 from .vit import ViT, layer_id
-from .widgets import LiveLab, _short_lr, device_choice
+from .widgets import LiveLab, short_lr, device_choice
 
 MODES = {"llrd": "full fine-tuning, layer decay", "lora": "LoRA + head"}
 TASKS = ("clean", "inverted")
@@ -215,8 +215,8 @@ class ViTLab(LiveLab):
         return self._data[task, seed]
 
     def _label(self, s: dict) -> str:
-        recipe = (f"LoRA: head {_short_lr(s['head_lr'])}, B ×{s['ratio']:g}" if s["mode"] == "lora"
-                  else f"LLRD: head {_short_lr(s['head_lr'])}, decay {s['decay']:.2f}")
+        recipe = (f"LoRA: head {short_lr(s['head_lr'])}, B ×{s['ratio']:g}" if s["mode"] == "lora"
+                  else f"LLRD: head {short_lr(s['head_lr'])}, decay {s['decay']:.2f}")
         extra = "" if s["task"] == "clean" else f", {s['task']}"
         extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
         return f"#{self._made + 1} {recipe}{extra}"

@@ -96,7 +96,8 @@ def _check_lr(part: str, lr) -> float:
     return value
 
 
-def _short_lr(value: float) -> str:
+def short_lr(value: float) -> str:
+    """An lr as a run's label writes it: ``3e-2``, ``1``."""
     return f"{value:.0e}".replace("e-0", "e-").replace("e+00", "")
 
 
@@ -416,7 +417,7 @@ class Lab(LiveLab):
         return self._splits[name]
 
     def _label(self, s: dict) -> str:
-        lrs = " ".join(f"{name} {_short_lr(lr)}" for name, lr in s["lrs"].items())
+        lrs = " ".join(f"{name} {short_lr(lr)}" for name, lr in s["lrs"].items())
         extra = "" if s["dataset"] == "normal" else f", {s['dataset']}"
         extra += "" if s["seed"] == 0 else f", seed {s['seed']}"
         return f"#{self._made + 1} {s['optimizer']}: {lrs}{extra}"
