@@ -244,8 +244,13 @@ class _Batch:
         if len(betas) != 1:
             raise ValueError("every group must use the same betas and eps here")
         (self.betas, self.eps), = betas
-        self.params = [torch.stack([m.get_parameter(n).detach() for m in models]) for n in self.names]
         self.trained = trained
+        self.params, self.dims = [], []      # a frozen tensor the same in every model is kept once
+        for i, n in enumerate(self.names):
+            copies = [m.get_parameter(n).detach() for m in models]
+            shared = i not in trained and all(torch.equal(c, copies[0]) for c in copies[1:])
+            self.params.append(copies[0] if shared else torch.stack(copies))
+            self.dims.append(None if shared else 0)
         col = lambda i, k: torch.tensor([s[i][k] if s[i] is not None else 0.0 for s in settings])  # noqa: E731
         shape = lambda i: (-1, *[1] * (self.params[i].dim() - 1))  # noqa: E731
         self.lr = {i: col(i, 0).view(shape(i)) for i in trained}
@@ -257,7 +262,7 @@ class _Batch:
 
     def _logits(self, params, x):
         call = lambda w, inputs: functional_call(self.base, dict(zip(self.names, w)), (inputs,))  # noqa: E731
-        return vmap(call, in_dims=(0, None if x.dim() == 2 else 0))(params, x)
+        return vmap(call, in_dims=(self.dims, None if x.dim() == 2 else 0))(params, x)
 
     def run(self, epochs: int):
         n_cfg = len(self.x)

@@ -146,3 +146,15 @@ def test_each_load_is_a_fresh_copy_of_the_checkpoint():
         first.blocks[0].attn.q.weight.zero_()
     assert pv.load().blocks[0].attn.q.weight.abs().max() > 0
     assert pv.load().blocks[0].attn.q.weight is not pv.load().blocks[0].attn.q.weight
+
+
+def test_fine_tune_many_shares_frozen_tensors_and_still_makes_each_run():
+    make = lambda m: pv.lora_plus(m, 3e-3, 16)  # noqa: E731
+    many = pv.fine_tune_many([(make, 0), (make, 1)], lora={"rank": 2}, epochs=3, per_class=2)
+    for k in (0, 1):
+        one = pv.fine_tune(make, seed=k, lora={"rank": 2}, epochs=3, per_class=2)
+        assert many.val_loss[k].item() == pytest.approx(one.val_loss[-1], rel=1e-4)
+    batch = pv._Batch([(make, 0), (make, 1)], {"rank": 2}, pv.fine_tuning_data, 2, "clean")
+    dims = dict(zip(batch.names, batch.dims))
+    assert dims["blocks.0.attn.q.base.weight"] is None and dims["embed.pos"] is None     # frozen, the same: once
+    assert dims["blocks.0.attn.q.lora_A"] == 0 and dims["head.weight"] == 0              # trained: one per run
