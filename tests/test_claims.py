@@ -1,4 +1,4 @@
-"""The training-dynamics claims of lessons 04-06 survive a tiny change of the initial weights.
+"""The training-dynamics claims of lessons 04-07 survive a tiny change of the initial weights.
 
 Each lesson asserts its claims over several seeds, with a margin ("at least 7 of 8 seeds"). Here
 every such lesson runs again with each initial weight lrlab builds multiplied by 1 + 1e-6 * noise
@@ -15,16 +15,18 @@ from conftest import ROOT
 from test_notebooks import execute
 
 PERTURB = "1e-6"
-LESSONS = ["04_loss_curves", "05_live_lab", "06_fine_tuning"]
+LESSONS = ["04_loss_curves", "05_live_lab", "06_fine_tuning", "07_transformer_fine_tuning"]
 
 # appended to the lesson: proves the perturbation reached the kernel and changed the weights
 PROBE = f"""
 import torch
-from lrlab import models, pretrained
+from lrlab import models, pretrained, pretrained_vit
 assert models.perturbation() == {PERTURB}
 assert not torch.equal(models.mlp(seed=0).head.weight, models.mlp(seed=0, perturb=0).head.weight)
 shipped = torch.load(pretrained.path(), weights_only=True)["state_dict"]
 assert not torch.equal(pretrained.load().body.block1.linear.weight, shipped["body.block1.linear.weight"])
+shipped = torch.load(pretrained_vit.path(), weights_only=True)["state_dict"]
+assert not torch.equal(pretrained_vit.load().blocks[0].attn.q.weight, shipped["blocks.0.attn.q.weight"])
 """
 
 
