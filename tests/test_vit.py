@@ -61,15 +61,22 @@ def test_the_checkpoint_is_the_recorded_file_and_scores_what_it_says():
 
 
 @pytest.mark.slow
-def test_regenerating_the_checkpoint_gives_its_weights(tmp_path, capsys):
-    """About 15 s of one CPU thread (minutes on a busy machine): the recipe rebuilds the file.
-    The same bytes on this kind of CPU; another CPU may round differently, hence the tolerance."""
+def test_regenerating_the_checkpoint_gives_a_model_as_good(tmp_path, capsys):
+    """About 20 s of one CPU thread (minutes on a busy machine): the recipe rebuilds the file.
+    On the kind of CPU it was made on, the same bytes. Another CPU rounds its kernels differently
+    and 30 epochs of AdamW carry that into the weights (an AMD EPYC with AVX2 ends 0.27 apart),
+    as a 1e-6 nudge of the initial weights does: three nudged retrains ended at validation loss
+    0.18-0.27, accuracy 0.92-0.96 (shipped: 0.186, 0.954). So everywhere the retrained model must
+    be as good as the recipe makes: loss below 0.4 and accuracy above 0.88 on its validation set."""
     assert pv.main(["--out", str(tmp_path / "again.pt")]) == 0
-    again = torch.load(tmp_path / "again.pt", weights_only=True)["state_dict"]
-    shipped = pv.load().state_dict()
-    worst = max((again[k] - v).abs().max().item() for k, v in shipped.items())
-    assert worst < 1e-5, worst
     assert "sha256" in capsys.readouterr().out
+    again = torch.load(tmp_path / "again.pt", weights_only=True)
+    model = vit(**pv.ARCH, n_classes=again["n_classes"])
+    model.load_state_dict(again["state_dict"])
+    split = data.digits(seed=pv.SPLIT_SEED)
+    loss, acc = evaluate(model.eval(), split.x_val, split.y_val)
+    assert loss < 0.4 and acc > 0.88, (loss, acc)
+    assert (loss, acc) == pytest.approx((again["val_loss"], again["val_acc"]), abs=1e-3)
 
 
 def test_lora_starts_at_the_pretrained_model_and_trains_only_adapters_and_head():
