@@ -21,10 +21,11 @@ from .course import REPO, AutograderError, Course
 SAMPLES = REPO / "autograder" / "samples"
 # The tour: right in two styles, untouched, partly and wholly wrong, two cheats, edited tests,
 # a loop cut by the timeout, a killed kernel, a file that is no notebook, script in feedback,
-# a fork bomb, reads of grader files. Names an assignment lacks are skipped.
+# a fork bomb, reads of grader files, timm's lr_scale handed to torch. Names an assignment lacks
+# are skipped.
 TOUR = ("perfect", "alt_correct_1", "untouched", "partial", "wrong", "cheat_builtins",
         "cheat_tensor_subclass", "edited_test", "infinite_loop", "os_exit", "broken_json",
-        "script_injection", "fork_bomb", "reads_grader_files")
+        "script_injection", "fork_bomb", "reads_grader_files", "lr_scale_trap")
 TIMEOUT = 10   # seconds per cell: what the samples' expected.json is made for (9 s sleeps pass)
 
 
