@@ -169,3 +169,14 @@ def cheats(nb, after: str = "setup-imports") -> dict[str, nbformat.NotebookNode]
         insert_after(sample, after, source)
         out[name] = sample
     return out
+
+
+def cheat_samples(wrong: nbformat.NotebookNode, *, after: str, subclass_after: str,
+                  subclass: str) -> dict[str, nbformat.NotebookNode]:
+    """Every cheat an assignment needs (tests/test_cheats.py): ``cheats(wrong, after)`` and
+    ``cheat_tensor_subclass``, ``wrong`` with the ``subclass`` cell after ``subclass_after``."""
+    out = cheats(wrong, after)
+    sample = copy.deepcopy(wrong)
+    insert_after(sample, subclass_after, subclass)
+    out["cheat_tensor_subclass"] = sample
+    return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after
+from autograder.samplekit import AGREEING_TENSOR, Kit, cheat_samples, insert_after
 
 
 EXPLANATION = """Adam with two groups, no schedule: the new head at lr 1e-2, the pretrained body at 1e-3.
@@ -102,10 +102,7 @@ def samples() -> dict:
     out["wrong"] = wrong()
     out["alt_correct_1"] = KIT.answered({"build": PLATEAU}, q1=0.01 / 2.6 ** 2, q2=False)
     out["alt_correct_2"] = KIT.answered({"build": HEAD_FIRST}, q1=1.479e-3, q2=False)
-    out.update(cheats(wrong(), after="setup"))
-    nb = wrong()
-    insert_after(nb, "build", TENSOR_SUBCLASS)
-    out["cheat_tensor_subclass"] = nb
+    out.update(cheat_samples(wrong(), after="setup", subclass_after="build", subclass=TENSOR_SUBCLASS))
     nb = wrong()
     insert_after(nb, "build", SLOW_CLOCK)
     out["cheat_slow_clock"] = nb

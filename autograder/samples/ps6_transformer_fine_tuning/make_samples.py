@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from autograder.samplekit import AGREEING_TENSOR, Kit, cheats, insert_after
+from autograder.samplekit import AGREEING_TENSOR, Kit, cheat_samples
 
 EXPLANATION = """(a) The embeddings and the first blocks compute general features of the pixels (strokes,
 positions) that pretraining learned and every later layer builds on: moving them far destroys what
@@ -130,10 +130,7 @@ def samples() -> dict:
     out["alt_correct_1"] = KIT.answered({"llrd-groups": BY_MODULE, "lora-optimizer": BY_CLASS})
     out["alt_correct_2"] = KIT.answered({"llrd-groups": TIMM, "lora-optimizer": NAMED})
     out["lr_scale_trap"] = KIT.answered({"llrd-groups": LR_SCALE_TRAP})
-    out.update(cheats(wrong(), after="setup"))
-    nb = wrong()
-    insert_after(nb, "lora-optimizer", TENSOR_SUBCLASS)
-    out["cheat_tensor_subclass"] = nb
+    out.update(cheat_samples(wrong(), after="setup", subclass_after="lora-optimizer", subclass=TENSOR_SUBCLASS))
     return out
 
 
