@@ -1,7 +1,9 @@
 """Every lesson and every solution notebook runs top to bottom on the CPU, without an error or a
 line on stderr. The course's target (each notebook in 60 s on an idle 2-core CPU) is measured by
-benchmarks/bench_notebooks.py; here the limit only stops a notebook that hangs, with 3x headroom
-over the target on a machine busy with other work."""
+benchmarks/bench_notebooks.py; here the limit only stops a notebook that hangs. It is 3x the
+slowest notebook on a busy machine: lesson 07 took 73 s on an idle 2-core machine (fresh-clone run,
+2026-12-08), so about 150 s with two busy processes beside it (an estimate; at load 9 it took
+224-262 s), and 3 x 150 s = 450 s."""
 from __future__ import annotations
 
 import json
@@ -13,7 +15,7 @@ from nbclient import NotebookClient
 
 from conftest import ARTIFACTS, ROOT, notebooks
 
-LIMIT_S = 180
+LIMIT_S = 450
 
 
 def execute(path, nb=None, *, tag: str = "") -> float:
